@@ -115,12 +115,20 @@ class TrainConfig:
 
     @property
     def config_id(self) -> str:
-        """Stable id: a hash of every setting and the seed, independent of any grid order."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        """Stable id of this run: a hash of every setting and the seed, independent of grid order."""
+        return _hash(self.to_dict())
+
+    @property
+    def settings_id(self) -> str:
+        """The same hash without the seed: shared by all seeds of one config."""
+        return _hash({k: v for k, v in self.to_dict().items() if k != "seed"})
 
     def shape_key(self) -> tuple:
         """Configs with equal keys have identical tensor shapes (they can be packed)."""
         return (self.family, self.nLayerG, self.nLayerD, self.sizeG, self.sizeD, self.nz,
                 self.batchSize, self.trainImages, self.epochs, self.scoreSamples,
                 self.epochScoreSamples)
+
+
+def _hash(d: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
