@@ -1,0 +1,93 @@
+"""Scores of generated MNIST samples, all from the pretrained ConvNet in `classifiers/`.
+
+- I'  : the paper's modified inception score (SPEC), the study's main score.
+- IS  : the usual inception score (Salimans et al. 2016), for reference.
+- FID : Frechet distance between the ConvNet's penultimate features of the samples and of
+        the MNIST test set.
+- classHist : how many samples the ConvNet puts in each class (mode coverage).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+import torch
+
+from classifiers.convnet import load_classifier
+from harness.data import load_mnist, to_tensor32
+
+
+def modified_inception_score(log_p_y_given_x: torch.Tensor) -> float:
+    # I' = E_x KL( p(y) || p(y|x) ),  p(y) = E_x p(y|x)   (SPEC; no exp, KL swapped)
+    log_p_y = torch.logsumexp(log_p_y_given_x, 0) - np.log(len(log_p_y_given_x))
+    kl = (log_p_y.exp() * (log_p_y - log_p_y_given_x)).sum(1)
+    return kl.mean().item()
+
+
+def inception_score(log_p_y_given_x: torch.Tensor) -> float:
+    # IS = exp( E_x KL( p(y|x) || p(y) ) )   (Salimans et al. 2016)
+    log_p_y = torch.logsumexp(log_p_y_given_x, 0) - np.log(len(log_p_y_given_x))
+    kl = (log_p_y_given_x.exp() * (log_p_y_given_x - log_p_y)).sum(1)
+    return kl.mean().exp().item()
+
+
+def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
+    # FD = |mu1 - mu2|^2 + Tr(C1 + C2 - 2 (C1 C2)^(1/2))   (Heusel et al. 2017)
+    covmean = scipy.linalg.sqrtm(cov1 @ cov2)
+    covmean = np.real(covmean)
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(cov1 + cov2 - 2 * covmean))
+
+
+def feature_stats(features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    f = features.double().cpu().numpy()
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+@dataclass
+class Scores:
+    Iprime: float
+    inceptionScore: float
+    fid: float
+    classHist: list[int]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Scorer:
+    """Loads the ConvNet once (and the test set's feature statistics lazily); scores samples."""
+
+    def __init__(self, classifier: str | Path | None = None, data_dir: str | Path | None = None,
+                 device: str | torch.device = "cpu", batch_size: int = 2000):
+        self.model = load_classifier(classifier, device)
+        self.device = torch.device(device)
+        self.data_dir = data_dir
+        self.batch_size = batch_size
+        self._test_stats: tuple[np.ndarray, np.ndarray] | None = None
+
+    @torch.no_grad()
+    def classify(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """images [N, 1024] or [N, 1, 32, 32] in [-1, 1] -> (log p(y|x) [N, 10], features)."""
+        logps, feats = [], []
+        for chunk in images.split(self.batch_size):
+            f = self.model.features(chunk.to(self.device, torch.float32).reshape(-1, 1, 32, 32))
+            logps.append(torch.log_softmax(self.model.head(f), 1).cpu())
+            feats.append(f.cpu())
+        return torch.cat(logps), torch.cat(feats)
+
+    def test_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._test_stats is None:
+            _, feats = self.classify(to_tensor32(load_mnist("test", self.data_dir).images))
+            self._test_stats = feature_stats(feats)
+        return self._test_stats
+
+    def score(self, images: torch.Tensor, fid: bool = True) -> Scores:
+        log_p, feats = self.classify(images)
+        return Scores(
+            Iprime=modified_inception_score(log_p),
+            inceptionScore=inception_score(log_p),
+            fid=frechet_distance(*feature_stats(feats), *self.test_stats()) if fid else float("nan"),
+            classHist=torch.bincount(log_p.argmax(1), minlength=10).tolist(),
+        )

@@ -1,0 +1,21 @@
+"""Shared fixtures: the real MNIST folder (HARNESS_DATA_DIR, else ../shared/data/mnist)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mnist_dir() -> Path:
+    return Path(os.environ.get("HARNESS_DATA_DIR", REPO.parent / "shared" / "data" / "mnist"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    folder = mnist_dir()
+    if not (folder / "train-images-idx3-ubyte.gz").exists() and not (folder / "train-images-idx3-ubyte").exists():
+        pytest.fail(f"real MNIST not found in {folder}: set HARNESS_DATA_DIR")
+    return folder

@@ -1,0 +1,104 @@
+"""The paper's models (Appendix C's structure) and losses (against hand-computed values)."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from harness import losses
+from harness.config import TrainConfig
+from harness.models import AutoEncoderD, Discriminator, Generator, build_models
+
+
+def linears(m: nn.Module) -> list[nn.Linear]:
+    return [x for x in m.modules() if isinstance(x, nn.Linear)]
+
+
+def layer_kinds(seq: nn.Sequential) -> list[str]:
+    return [type(x).__name__ for x in seq]
+
+
+# --- structure ---------------------------------------------------------------------------
+
+def test_generator_structure():
+    G = Generator(nz=100, nLayerG=3, sizeG=400)
+    assert layer_kinds(G.net) == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU",
+                                  "Linear", "Tanh"]  # no BN on the output layer; tanh at the end
+    assert [(l.in_features, l.out_features) for l in linears(G)] == [(100, 400), (400, 400), (400, 1024)]
+
+
+def test_gan_discriminator_structure_with_dropout():
+    D = Discriminator(nLayerD=3, sizeD=128, dropout=0.5)
+    # no BN on the input layer, none on the scalar output
+    assert layer_kinds(D.net) == ["Linear", "ReLU", "Dropout", "Linear", "BatchNorm1d", "ReLU", "Dropout",
+                                  "Linear"]
+    assert D(torch.zeros(5, 1024)).shape == (5,)
+
+
+def test_ebgan_nlayerd2_is_one_encoder_and_one_decoder_layer():
+    G, D = build_models(TrainConfig(family="ebgan", nLayerD=2, sizeD=256))
+    assert isinstance(D, AutoEncoderD)
+    assert layer_kinds(D.encoder) == ["Linear", "ReLU"]
+    assert (D.decoder.in_features, D.decoder.out_features) == (256, 1024)
+    recon, code = D(torch.randn(4, 1024))
+    assert recon.shape == (4, 1024) and code.shape == (4, 256)
+
+
+def test_ebgan_nlayerd4_encoder_has_three_layers_and_bn_after_the_first():
+    _, D = build_models(TrainConfig(family="ebgan", nLayerD=4, sizeD=128))
+    assert layer_kinds(D.encoder) == ["Linear", "ReLU", "Linear", "BatchNorm1d", "ReLU",
+                                      "Linear", "BatchNorm1d", "ReLU"]
+    assert len(linears(D)) == 4
+
+
+@pytest.mark.parametrize("family", ["gan", "ebgan"])
+def test_layer_counts_and_init_stds(family):
+    torch.manual_seed(0)
+    cfg = TrainConfig(family=family, nLayerG=5, nLayerD=3, sizeG=1600, sizeD=1024, dropoutD=True)
+    G, D = build_models(cfg)
+    assert len(linears(G)) == 5 and len(linears(D)) == 3
+    g_w = torch.cat([l.weight.flatten() for l in linears(G)])
+    d_w = torch.cat([l.weight.flatten() for l in linears(D)])
+    assert g_w.std().item() == pytest.approx(0.02, rel=0.01)
+    assert d_w.std().item() == pytest.approx(0.002, rel=0.01)
+    assert all((l.bias == 0).all() for l in linears(G) + linears(D))
+
+
+# --- losses --------------------------------------------------------------------------------
+
+def test_gan_losses_hand_computed():
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 1.0])
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    want_d = (-math.log(sig(2)) - math.log(sig(0))) / 2 + (-math.log(1 - sig(-1)) - math.log(1 - sig(1))) / 2
+    want_g = (-math.log(sig(-1)) - math.log(sig(1))) / 2
+    assert losses.gan_d_loss(real, fake).item() == pytest.approx(want_d, rel=1e-6)
+    assert losses.gan_g_loss(fake).item() == pytest.approx(want_g, rel=1e-6)
+
+
+def test_energy_is_per_sample_l2_norm():
+    x = torch.zeros(2, 4)
+    recon = torch.tensor([[3.0, 4.0, 0, 0], [1.0, 1.0, 1.0, 1.0]])
+    assert losses.energy(x, recon).tolist() == pytest.approx([5.0, 2.0])
+
+
+def test_ebgan_margin_losses_hand_computed():
+    e_real, e_fake = torch.tensor([1.0, 3.0]), torch.tensor([4.0, 12.0])
+    # D: mean(1, 3) + mean([10-4]+, [10-12]+) = 2 + (6 + 0)/2 = 5
+    assert losses.ebgan_d_loss(e_real, e_fake, 10.0).item() == pytest.approx(5.0)
+    assert losses.ebgan_g_loss(e_fake).item() == pytest.approx(8.0)
+
+
+def test_pulling_away_hand_computed():
+    S = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    # cos^2 pairs: (1,2)=0, (1,3)=1/2, (2,3)=1/2, each counted twice, over N(N-1)=6
+    assert losses.pulling_away(S).item() == pytest.approx(2 / 6)
+    assert losses.pulling_away(torch.ones(5, 3)).item() == pytest.approx(1.0)  # all alike: 1
+
+
+def test_losses_reduce_over_the_last_dim_for_packs():
+    e_real, e_fake = torch.rand(3, 8), torch.rand(3, 8) * 20
+    packed = losses.ebgan_d_loss(e_real, e_fake, torch.tensor([[10.0], [5.0], [1.0]]))
+    for k, m in enumerate([10.0, 5.0, 1.0]):
+        assert packed[k].item() == pytest.approx(losses.ebgan_d_loss(e_real[k], e_fake[k], m).item())
+    S = torch.randn(3, 8, 4)
+    assert losses.pulling_away(S)[1].item() == pytest.approx(losses.pulling_away(S[1]).item(), rel=1e-5)
