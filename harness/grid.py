@@ -1,0 +1,342 @@
+"""Grid files: a YAML description of a study, checked in full and expanded into `TrainConfig`s.
+
+    name: mnist_table1          # optional, default: the file's stem; results go to RESULTS/<name>/
+    description: ...            # optional
+    settings:                   # ONE value each, shared by every config: SPEC's defaults
+      epochs: 25                #   (every TrainConfig field except family, seed, the Table-1
+      batchSize: 64             #    settings and margin/wPT)
+      ...
+    seeds: [0]                  # every config runs once per seed
+    families:
+      ebgan:                    # family -> {setting: [values]}, expanded as a Cartesian product;
+        nLayerG: [2, 3, 4, 5]   #   or a list of such mappings, each expanded and concatenated,
+        ...                     #   duplicates dropped by config id.
+      gan: ...
+
+Every family gives every Table-1 setting (ebgan also margin and wPT; gan may omit them, GAN does
+not use them). A family may also list a `settings` key, which overrides `settings` for it. No
+setting falls back to a hidden default: the file states everything a result row records.
+
+Order: seeds outermost, then families and list entries in file order, then the product in
+TrainConfig's field order (the last field varies fastest) with values in list order. Ids are
+`TrainConfig.config_id`, a hash of the settings and seed, so reordering the file or adding values
+never changes an existing config's id.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import itertools
+import re
+import sys
+import typing
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.config import TABLE1_SETTINGS, TrainConfig
+
+TOP_KEYS = ("name", "description", "settings", "seeds", "families")
+FAMILIES = ("gan", "ebgan")
+EBGAN_SETTINGS = ("margin", "wPT")
+FAMILY_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("family", "seed"))
+SHARED_SETTINGS = tuple(k for k in FAMILY_KEYS if k not in TABLE1_SETTINGS + EBGAN_SETTINGS)
+_TYPES: dict[str, Any] = typing.get_type_hints(TrainConfig)
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# TrainConfig's ValueError joins problems 'setting: what' with '; ' (which a problem may also hold).
+_PROBLEM_SEP = re.compile(r"; (?=(?:%s)(?:/\w+)?: )" % "|".join(f.name for f in dataclasses.fields(TrainConfig)))
+
+
+class GridError(Exception):
+    """A grid file is wrong. The message is one line: '{path}: {key}: {problem}; {fix}'."""
+
+    def __init__(self, path: str, key: str, problem: str, fix: str) -> None:
+        self.path, self.key, self.problem, self.fix = path, key, problem, fix
+        super().__init__(" ".join(f"{path}: {key}: {problem}; {fix}".split()))
+
+
+@dataclass
+class Grid:
+    name: str
+    path: Path
+    description: str
+    configs: list[TrainConfig]
+    settings: dict[str, Any]
+    seeds: list[int] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)  # the file as parsed
+    text: str = ""                                      # the file verbatim, for reports
+
+    def by_family(self) -> dict[str, int]:
+        return dict(Counter(c.family for c in self.configs))
+
+    def by_model(self) -> dict[str, int]:
+        """Counts per GAN / EBGAN / EBGAN-PT."""
+        return dict(Counter(c.model for c in self.configs))
+
+    def gan_subgrids(self) -> dict[str, int]:
+        """Counts per GAN optimizer subgrid (`TrainConfig.subgrid`, Fig. 3)."""
+        return dict(Counter(c.subgrid for c in self.configs if c.family == "gan"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "path": str(self.path), "description": self.description,
+            "settings": dict(self.settings), "seeds": list(self.seeds),
+            "families": self.raw.get("families", {}),
+            "counts": {"total": len(self.configs), "by_family": self.by_family(),
+                       "by_model": self.by_model(), "gan_subgrids": self.gan_subgrids()},
+        }
+
+
+def load_grid(path: str | Path) -> Grid:
+    """Read, check and expand a grid file; raise GridError (one line) on the first problem."""
+    return _Reader(Path(path)).read()
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses a key repeated in one mapping (PyYAML keeps the last silently)."""
+
+
+def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, typing.Hashable):
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark)
+            seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def _kind(v: Any) -> str:
+    for t, name in ((bool, "a boolean"), (int, "an int"), (float, "a float"), (str, "a string"),
+                    (list, "a list"), (dict, "a mapping")):
+        if isinstance(v, t):
+            return name
+    return "empty" if v is None else type(v).__name__
+
+
+def _yaml(v: Any) -> str:
+    return yaml.safe_dump(v, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+
+
+def _show(v: Any) -> str:
+    return repr(v) if isinstance(v, str) else _yaml(v)
+
+
+def _closest(name: str, valid: typing.Sequence[str]) -> str | None:
+    lower = {v.lower(): v for v in valid}
+    hits = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
+    return lower[hits[0]] if hits else None
+
+
+def _home(name: str) -> str | None:
+    """Where a name that is valid somewhere in a grid file belongs."""
+    if name in TOP_KEYS:
+        return f"{name} is a top-level key; move it to the top level"
+    if name in SHARED_SETTINGS:
+        return "move it under settings (or give it as a list under a family to vary it)"
+    if name in TABLE1_SETTINGS + EBGAN_SETTINGS:
+        return "move it under families.<gan|ebgan>, as a list"
+    if name == "seed":
+        return "give seeds as the top-level list seeds: [0, 1, ...]"
+    if name == "family":
+        return "the family is the key under families (gan or ebgan)"
+    return None
+
+
+@dataclass
+class _Reader:
+    path: Path
+
+    def error(self, key: str, problem: str, fix: str) -> GridError:
+        return GridError(str(self.path), key, problem, fix)
+
+    def read(self) -> Grid:
+        text = self.read_text()
+        doc = self.parse(text)
+        name = doc.get("name", self.path.stem)
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+            raise self.error("name", f"{name!r} is not a usable folder name",
+                             "use letters, digits, '_', '-' or '.', e.g. name: mnist_table1")
+        description = doc.get("description", "")
+        if not isinstance(description, str):
+            raise self.error("description", f"is {_kind(description)}, expected a string",
+                             "write it as text, e.g. description: my study")
+        settings = self.settings(doc.get("settings", {}))
+        seeds = self.seeds(doc)
+        points = self.families(doc, settings)
+        configs: dict[str, TrainConfig] = {}
+        for seed in seeds:
+            for where, family, axes, point in points:
+                c = self.config(where, family, axes, point, seed)
+                configs.setdefault(c.config_id, c)
+        return Grid(name=name, path=self.path, description=description, configs=list(configs.values()),
+                    settings=settings, seeds=seeds, raw=doc, text=text)
+
+    def read_text(self) -> str:
+        if not self.path.is_file():
+            problem = "is a directory" if self.path.is_dir() else "no such file"
+            raise self.error("file", problem, "check the path (the project's grids are in grids/)")
+        try:
+            return self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise self.error("file", f"cannot be read ({e})", "check the file's permissions and encoding")
+
+    def parse(self, text: str) -> dict[str, Any]:
+        try:
+            doc = yaml.load(text, Loader=_Loader)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+            problem = getattr(e, "problem", None) or str(e)
+            raise self.error(where, f"invalid YAML ({problem})", "fix the YAML there")
+        if not isinstance(doc, dict):
+            what = "the file is empty" if doc is None else f"the file holds {_kind(doc)}"
+            raise self.error("top level", f"{what}, expected a mapping",
+                             "write a mapping with settings:, seeds: and families: (see grids/smoke.yaml)")
+        for key in doc:
+            self.check_key("", key, TOP_KEYS, "unknown key")
+        return doc
+
+    def check_key(self, where: str, key: Any, valid: typing.Sequence[str], unknown: str) -> None:
+        if key in valid:
+            return
+        full = f"{where}.{key}" if where else str(key)
+        home = _home(str(key))
+        if home:
+            raise self.error(full, "not allowed here", home)
+        match = _closest(str(key), valid)
+        raise self.error(full, unknown, f"did you mean {match}?" if match else f"valid: {', '.join(valid)}")
+
+    def check_value(self, key: str, name: str, v: Any) -> None:
+        want = _TYPES[name]
+        if want is float:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        else:
+            ok = isinstance(v, want) and (want is bool or not isinstance(v, bool))
+        if ok:
+            return
+        expected = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}[want]
+        fix = f"write {expected}, e.g. {_yaml(_DEFAULTS[name])}"
+        if want is float and isinstance(v, str) and re.fullmatch(r"[-+]?\d+[eE][-+]?\d+", v.strip()):
+            fix = f"write it with a decimal point, e.g. {v.strip().replace('e', '.0e').replace('E', '.0e')} (YAML reads {v} as a string)"
+        raise self.error(key, f"{_show(v)} is {_kind(v)}, expected {expected}", fix)
+
+    def settings(self, raw: Any) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise self.error("settings", f"is {_kind(raw)}, expected a mapping", "write settings: then one 'name: value' per line")
+        for name, v in raw.items():
+            self.check_key("settings", name, SHARED_SETTINGS, "unknown setting")
+            if isinstance(v, list):
+                raise self.error(f"settings.{name}", "is a list, but settings take one value",
+                                 f"write one value, or give {name} as a list under a family to vary it")
+            self.check_value(f"settings.{name}", name, v)
+        return dict(raw)
+
+    def seeds(self, doc: dict[str, Any]) -> list[int]:
+        if "seeds" not in doc:
+            raise self.error("seeds", "missing", "add seeds: [0]")
+        seeds = doc["seeds"]
+        if not isinstance(seeds, list):
+            raise self.error("seeds", f"{_show(seeds)} is {_kind(seeds)}, not a list", f"write seeds: [{_yaml(seeds)}]")
+        if not seeds:
+            raise self.error("seeds", "empty list", "give at least one seed, e.g. seeds: [0]")
+        for s in seeds:
+            if not isinstance(s, int) or isinstance(s, bool) or s < 0:
+                raise self.error("seeds", f"{_show(s)} is not a non-negative int", "write whole numbers, e.g. seeds: [0, 1, 2]")
+        if len(set(seeds)) != len(seeds):
+            raise self.error("seeds", "a seed is repeated", "list each seed once")
+        return list(seeds)
+
+    def families(self, doc: dict[str, Any], settings: dict[str, Any]) -> list[tuple[str, str, dict, dict]]:
+        """(where, family, axes, point) for every product point, in order."""
+        fams = doc.get("families")
+        if not isinstance(fams, dict) or not fams:
+            problem = "missing" if fams is None else ("empty" if fams == {} else f"is {_kind(fams)}, expected a mapping")
+            raise self.error("families", problem, "add families: with gan: and/or ebgan: (see grids/smoke.yaml)")
+        out = []
+        for family, spec in fams.items():
+            self.check_key("families", family, FAMILIES, "unknown family")
+            entries = spec if isinstance(spec, list) else [spec]
+            if not entries:
+                raise self.error(f"families.{family}", "empty list", "give a mapping of settings, or a list of them")
+            for i, entry in enumerate(entries):
+                where = f"families.{family}" if entries is not spec else f"families.{family}[{i}]"
+                axes = self.axes(where, family, entry, settings)
+                names = [n for n in FAMILY_KEYS if n in axes or n in settings]
+                values = [axes[n] if n in axes else [settings[n]] for n in names]
+                out += [(where, family, axes, dict(zip(names, combo))) for combo in itertools.product(*values)]
+        return out
+
+    def axes(self, where: str, family: str, entry: Any, settings: dict[str, Any]) -> dict[str, list]:
+        if not isinstance(entry, dict):
+            raise self.error(where, f"is {_kind(entry)}, expected a mapping of setting: [values]",
+                             "write e.g. nLayerG: [2, 3] on its own line under it")
+        for name, values in entry.items():
+            key = f"{where}.{name}"
+            self.check_key(where, name, FAMILY_KEYS, "unknown setting")
+            if not isinstance(values, list):
+                raise self.error(key, f"{_show(values)} is {_kind(values)}, not a list", f"write {name}: [{_yaml(values)}]")
+            if not values:
+                raise self.error(key, "empty list", f"give at least one value, e.g. {name}: [{_yaml(_DEFAULTS[name])}]")
+            for v in values:
+                self.check_value(key, name, v)
+            if len(set(values)) != len(values):
+                raise self.error(key, f"a value is repeated in {_yaml(values)}", "list each value once")
+        required = TABLE1_SETTINGS + (EBGAN_SETTINGS if family == "ebgan" else ())
+        for name in required:
+            if name not in entry:
+                raise self.error(f"{where}.{name}", "missing", f"add {name}: [{_yaml(_DEFAULTS[name])}] (or the values you want)")
+        for name in SHARED_SETTINGS:
+            if name not in entry and name not in settings:
+                raise self.error(f"settings.{name}", "missing",
+                                 f"add {name}: {_yaml(_DEFAULTS[name])} under settings (SPEC's default; no setting is implicit)")
+        return entry
+
+    def config(self, where: str, family: str, axes: dict, point: dict, seed: int) -> TrainConfig:
+        try:
+            return TrainConfig(family=family, seed=seed, **point)  # type: ignore[arg-type]
+        except ValueError as e:  # TrainConfig.problems(): report the first
+            first = _PROBLEM_SEP.split(str(e))[0]
+            names, _, problem = first.partition(": ")
+            for name in names.split("/"):
+                if name in axes:
+                    raise self.error(f"{where}.{name}", problem, f"change or remove the value {_yaml(point[name])}")
+            raise self.error(f"settings.{names.split('/')[0]}", problem, "change the value")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.grid", description="Check a grid file and print its counts.")
+    parser.add_argument("grid", type=Path, help="a grid file, e.g. grids/mnist_table1.yaml")
+    args = parser.parse_args(argv)
+    try:
+        grid = load_grid(args.grid)
+    except GridError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(f"{grid.name}: {len(grid.configs)} configs ({grid.path}, seeds {grid.seeds})")
+    for family, n in grid.by_family().items():
+        print(f"  {family}: {n}")
+    for model, n in grid.by_model().items():
+        print(f"  model {model}: {n}")
+    subgrids = grid.gan_subgrids()
+    if subgrids:
+        print("GAN optimizer subgrids (optimD/optimG/lr):")
+        for subgrid, n in subgrids.items():
+            print(f"  {subgrid}: {n}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
