@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,8 +36,9 @@ def inception_score(log_p_y_given_x: torch.Tensor) -> float:
 
 def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
     # FD = |mu1 - mu2|^2 + Tr(C1 + C2 - 2 (C1 C2)^(1/2))   (Heusel et al. 2017)
-    covmean = scipy.linalg.sqrtm(cov1 @ cov2)
-    covmean = np.real(covmean)
+    with warnings.catch_warnings():  # near-singular covariances (collapsed samples) are expected
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        covmean = np.real(scipy.linalg.sqrtm(cov1 @ cov2))
     return float(((mu1 - mu2) ** 2).sum() + np.trace(cov1 + cov2 - 2 * covmean))
 
 

@@ -1,0 +1,299 @@
+"""The main job: run a grid file's configs as Ray Tune trials, resumably.
+
+    python -m harness.sweep grids/mnist_table1.yaml [--results DIR] [--data-dir DIR]
+        [--address ADDR] [--gpus-per-trial F] [--cpus-per-trial N] [--max-concurrent N]
+        [--pack-size N] [--limit N] [--dry-run]
+
+grid file -> configs still to run (the results table says which are done) -> packs of
+same-shape configs -> one Ray Tune trial per pack -> each trial trains and scores its
+configs and reports one row per config -> the driver writes the rows (and sample PNGs)
+into RESULTS/<grid>/ atomically as trials finish. Running the same command again runs only
+what is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from classifiers.convnet import ClassifierError, load_classifier
+from harness.config import TrainConfig
+from harness.data import DataError, resolve_data_dir
+from harness.grid import Grid, GridError, load_grid
+from harness.results import ResultsError, ResultsTable, write_atomic
+
+FAIL_ENV = "HARNESS_INJECT_FAILURE"  # test hook: a config id whose trial raises (to test retries/errors)
+
+
+# --- planning (no Ray needed) ---------------------------------------------------------------
+
+def make_packs(configs: list[TrainConfig], pack_size: int) -> list[list[TrainConfig]]:
+    """Group configs of identical tensor shapes, at most `pack_size` per pack, in grid order."""
+    groups: dict[tuple, list[TrainConfig]] = {}
+    for cfg in configs:
+        groups.setdefault(cfg.shape_key(), []).append(cfg)
+    return [g[i:i + pack_size] for g in groups.values() for i in range(0, len(g), pack_size)]
+
+
+def pending_configs(grid: Grid, done: set[str], limit: int | None) -> list[TrainConfig]:
+    todo = [c for c in grid.configs if c.config_id not in done]
+    return todo[:limit] if limit is not None else todo
+
+
+def row_for(cfg: TrainConfig, grid_name: str, result: dict) -> dict:
+    """One results-table row: the paper's settings, identities, then the trainer's outputs."""
+    return {**cfg.to_dict(), "model": cfg.model, "subgrid": cfg.subgrid, "configId": cfg.config_id,
+            "settingsId": cfg.settings_id, "grid": grid_name, **result,
+            "finishedAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def pack_label(pack: list[TrainConfig]) -> str:
+    """What a trial trains, for Ray's status table: 'GAN G5x1600 D2x1024 (24 configs)'."""
+    c = pack[0]
+    what = f"{c.model} G{c.nLayerG}x{c.sizeG} D{c.nLayerD}x{c.sizeD}"
+    return what + (f" {c.subgrid} seed {c.seed}" if len(pack) == 1 else f" ({len(pack)} configs)")
+
+
+def error_result(message: str) -> dict:
+    return dict(status="error", error=message, Iprime=float("nan"), IprimePerEpoch=[],
+                inceptionScore=float("nan"), fid=float("nan"), classHist=[], lossD=float("nan"),
+                lossG=float("nan"), wallTime=float("nan"), stepsPerSec=float("nan"), steps=0,
+                device="", host="", samplesPath=None)
+
+
+def dry_run_report(grid: Grid, done: set[str]) -> str:
+    ids = {c.config_id for c in grid.configs}
+    lines = [f"{grid.name}: {len(grid.configs)} configs x seeds ({grid.path}); "
+             f"{len(ids & done)} done, {len(ids - done)} to run"]
+
+    def count(label: str, cfgs: list[TrainConfig]) -> str:
+        n_done = sum(c.config_id in done for c in cfgs)
+        return f"  {label:<28} {len(cfgs):>6}   done {n_done:>6}"
+
+    for family in ("ebgan", "gan"):
+        cfgs = [c for c in grid.configs if c.family == family]
+        if cfgs:
+            lines.append(count(family.upper(), cfgs))
+    subgrids = grid.gan_subgrids()
+    if subgrids:
+        lines.append("GAN optimizer subgrids (optimD/optimG/lr):")
+        for sub in subgrids:
+            lines.append(count(sub, [c for c in grid.configs if c.family == "gan" and c.subgrid == sub]))
+    return "\n".join(lines)
+
+
+# --- one trial: runs on a Ray worker -------------------------------------------------------
+
+def run_pack(spec: dict) -> None:
+    """Ray Tune trainable: train and score the configs of one pack, report their rows."""
+    import torch
+    from ray import tune
+
+    from harness.data import gan_training_set
+    from harness.metrics import Scorer
+    from harness.train import pick_device, train
+
+    torch.set_num_threads(max(1, int(spec["cpus"])))
+    configs = [TrainConfig.from_dict(d) for d in spec["configs"]]
+    if spec.get("fail"):
+        raise RuntimeError(f"injected failure ({FAIL_ENV}) for {spec['fail']}")
+    device = pick_device("cuda" if spec["gpus"] > 0 and torch.cuda.is_available() else "cpu")
+    data = gan_training_set(spec["data_dir"], configs[0].trainImages, device)
+    scorer = Scorer(spec["classifier"], spec["data_dir"], device)
+    with tempfile.TemporaryDirectory() as tmp:
+        if len(configs) == 1:
+            results = [train(configs[0], data, scorer, Path(tmp), device)]
+        else:
+            from harness.packed import train_pack
+            results = train_pack(configs, data, scorer, Path(tmp), device)
+        rows = []
+        for cfg, res in zip(configs, results):
+            row = res.to_row()
+            png = Path(row.pop("samplesPath")).read_bytes() if row["samplesPath"] else None
+            rows.append({"configId": cfg.config_id, "result": row, "png": png})
+    ok = [r["result"]["Iprime"] for r in rows if r["result"]["status"] == "ok"]
+    tune.report({"configs": len(rows), "best_Iprime": max(ok, default=float("nan")), "rows": rows})
+
+
+# --- the driver ------------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """'done / total, ETA' bookkeeping for the trials of this invocation."""
+    total: int
+    already: int
+    started: float
+    finished: int = 0
+
+    def line(self) -> str:
+        done = self.already + self.finished
+        elapsed = time.monotonic() - self.started
+        left = self.total - done
+        if self.finished:
+            eta = dt.timedelta(seconds=round(elapsed / self.finished * left))
+            return f"[{done}/{self.total} done, {100 * done / self.total:.1f}%] elapsed {dt.timedelta(seconds=round(elapsed))}, ETA {eta}"
+        return f"[{done}/{self.total} done]"
+
+
+def make_callback(grid: Grid, table: ResultsTable, configs: dict[str, TrainConfig], progress: Progress):
+    from ray.tune import Callback
+
+    class WriteRows(Callback):
+        """Writes each finished trial's rows and PNGs into the results folder, atomically."""
+
+        def _write(self, rows: list[tuple[TrainConfig, dict]]) -> None:
+            table.add([row_for(cfg, grid.name, res) for cfg, res in rows])
+            progress.finished += len(rows)
+            for cfg, res in rows:
+                score = f"I'={res['Iprime']:.3f}" if res["status"] == "ok" else res["status"]
+                if res["status"] == "error":
+                    score += f" ({res['error']})"
+                print(f"finished {cfg.config_id} {cfg.model} nLayerG={cfg.nLayerG} nLayerD={cfg.nLayerD} "
+                      f"sizeG={cfg.sizeG} sizeD={cfg.sizeD} dropoutD={cfg.dropoutD} {cfg.subgrid} "
+                      f"seed={cfg.seed}: {score}", flush=True)
+            print(progress.line(), flush=True)
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            rows = []
+            for r in result.get("rows", []):
+                res = r["result"]
+                if r["png"] is not None:
+                    rel = Path("samples") / f"{r['configId']}.png"
+                    write_atomic(table.folder / rel, r["png"])
+                    res["samplesPath"] = str(rel)
+                rows.append((configs[r["configId"]], res))
+            self._write(rows)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            message = "trial failed"
+            if trial.error_file and Path(trial.error_file).exists():
+                lines = [l for l in Path(trial.error_file).read_text().strip().splitlines() if l.strip()]
+                message = lines[-1] if lines else message
+            ids = [d["config_id"] for d in trial.config["spec"]["ids"]]
+            self._write([(configs[i], error_result(message[:500])) for i in ids])
+
+    return WriteRows()
+
+
+def run_sweep(grid: Grid, args: argparse.Namespace) -> int:
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic status table, with our columns
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the results table is the log
+    import ray
+    from ray import tune
+
+    folder = Path(args.results).resolve() / grid.name
+    table = ResultsTable(folder)
+    done = table.done_ids()
+    todo = pending_configs(grid, done, args.limit)
+    write_atomic(folder / "grid.yaml", grid.text or Path(grid.path).read_text())
+    write_atomic(folder / "grid.json", json.dumps(
+        {"name": grid.name, "total": len(grid.configs),
+         "configs": len({c.settings_id for c in grid.configs}),
+         "by_family": grid.by_family(), "by_model": grid.by_model(),
+         "gan_subgrids": grid.gan_subgrids()}, indent=2))
+    if not todo:
+        print(f"{grid.name}: all {len(grid.configs)} configs are done ({folder / 'trials.parquet'})")
+        return 0
+
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    t0 = time.monotonic()
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray_start = time.monotonic() - t0
+    gpus_available = ray.cluster_resources().get("GPU", 0)
+    gpus = args.gpus_per_trial if args.gpus_per_trial is not None else (0.25 if gpus_available else 0)
+    pack_size = args.pack_size if args.pack_size else (24 if gpus else 1)
+    packs = make_packs(todo, pack_size)
+    print(f"Ray started in {ray_start:.1f}s ({'cluster ' + address if address else 'embedded, local'}; "
+          f"{ray.cluster_resources().get('CPU', 0):g} CPUs, {gpus_available:g} GPUs). "
+          f"{len(todo)} configs to run in {len(packs)} trials (pack size <= {pack_size}), "
+          f"{args.cpus_per_trial} CPU and {gpus:g} GPU each; {len(done)} already done.", flush=True)
+
+    fail_id = os.environ.get(FAIL_ENV)
+    base = {"data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else os.environ.get("HARNESS_DATA_DIR"),
+            "classifier": str(Path(args.classifier).resolve()) if args.classifier else None,
+            "cpus": args.cpus_per_trial, "gpus": gpus}
+    specs = [{**base, "label": pack_label(pack), "configs": [c.to_dict() for c in pack], "ids": [{"config_id": c.config_id} for c in pack],
+              "fail": fail_id if any(c.config_id == fail_id for c in pack) else None} for pack in packs]
+
+    progress = Progress(total=len(grid.configs), already=len(done), started=time.monotonic())
+    trainable = tune.with_resources(run_pack_trial, {"cpu": args.cpus_per_trial, "gpu": gpus})
+    storage = Path(args.storage).resolve() if args.storage else folder / "ray"
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"spec": tune.grid_search(specs)},
+        tune_config=tune.TuneConfig(max_concurrent_trials=args.max_concurrent, num_samples=1),
+        run_config=tune.RunConfig(
+            name=f"{grid.name}-{dt.datetime.now():%Y%m%d-%H%M%S}", storage_path=str(storage),
+            failure_config=tune.FailureConfig(max_failures=args.retries),
+            callbacks=[make_callback(grid, table, {c.config_id: c for c in todo}, progress)],
+            progress_reporter=tune.CLIReporter(
+                metric_columns={"configs": "configs", "best_Iprime": "best I'"},
+                parameter_columns={"spec/label": "trial trains"}, max_report_frequency=30),
+            verbose=1),
+    )
+    t1 = time.monotonic()
+    tuner.fit()
+    ray.shutdown()
+    n_err = int((table.df["status"] == "error").sum()) if not table.df.empty else 0
+    print(f"{grid.name}: {len(table.done_ids())}/{len(grid.configs)} done, {n_err} errors; "
+          f"sweep {time.monotonic() - t1:.1f}s + Ray start {ray_start:.1f}s; results in {table.path}")
+    return 0
+
+
+def run_pack_trial(config: dict) -> None:
+    run_pack(config["spec"])
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m harness.sweep", description=__doc__.split("\n\n")[0])
+    p.add_argument("grid", help="grid file, e.g. grids/mnist_table1.yaml")
+    p.add_argument("--results", default="results", help="results folder (default: results/)")
+    p.add_argument("--data-dir", help="MNIST folder (default: $HARNESS_DATA_DIR, else download to a cache)")
+    p.add_argument("--classifier", help="ConvNet weights (default: the committed classifiers/mnist_convnet.pt)")
+    p.add_argument("--address", help="an existing Ray cluster (default: $RAY_ADDRESS, else an embedded local Ray)")
+    p.add_argument("--gpus-per-trial", type=float, help="GPU fraction per trial (default 0.25 where GPUs exist, else 0)")
+    p.add_argument("--cpus-per-trial", type=float, default=1, help="CPUs per trial (default 1)")
+    p.add_argument("--max-concurrent", type=int, default=0, help="at most N trials at once (default: as resources allow)")
+    p.add_argument("--pack-size", type=int, default=0, help="configs trained together per trial (1 = the reference trainer)")
+    p.add_argument("--limit", type=int, help="run at most N not-yet-done configs")
+    p.add_argument("--retries", type=int, default=1, help="retries of a failing trial before its rows are 'error'")
+    p.add_argument("--storage", help="Ray Tune's experiment folder (default RESULTS/<grid>/ray; shared on a multi-node cluster)")
+    p.add_argument("--dry-run", action="store_true", help="print counts (per family, per GAN subgrid, done) and exit")
+    args = p.parse_args(argv)
+    for name in ("limit", "pack_size", "max_concurrent", "retries"):
+        v = getattr(args, name)
+        if v is not None and v < 0:
+            p.error(f"--{name.replace('_', '-')} must be >= 0")
+    if args.cpus_per_trial <= 0 or (args.gpus_per_trial is not None and args.gpus_per_trial < 0):
+        p.error("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        grid = load_grid(args.grid)
+        done = ResultsTable(Path(args.results) / grid.name).done_ids()
+        if not args.dry_run:  # fail here, once, rather than in every trial
+            resolve_data_dir(args.data_dir)
+            load_classifier(args.classifier)
+    except (GridError, DataError, ClassifierError, ResultsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(dry_run_report(grid, done))
+        return 0
+    return run_sweep(grid, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
