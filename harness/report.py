@@ -1,0 +1,640 @@
+"""The grid study's report: Fig. 2, Fig. 3, Fig. 4, training curves, a summary table, one page.
+
+    python -m harness.report RESULTS_DIR [--out DIR] [--seed-agg mean|median|max] [--grid NAME]
+
+RESULTS_DIR is either one grid's results folder (it holds `trials.parquet`, one row per
+(config, seed), plus `grid.json` and `grid.yaml` from the sweep) or a folder of such folders.
+Each grid's report goes to `<grid folder>/report/` (or `--out`; `--out/<grid>/` when several).
+
+How results are counted (the same rules in every figure and table):
+  * A run's outcome is "ok" (a finite final I'), "diverged" (status diverged, or an ok row
+    without a finite I'; any I' it carries is ignored) or "error" (the run itself failed: no
+    information about the model).
+  * Seeds: a config (settingsId) is counted once. Its I' is the mean (or median, max) over its
+    seeds, where a diverged seed scores -inf and error seeds are left out. So with the mean a
+    config is diverged when any seed diverged, with the median when at least half did, with the
+    max only when all did. A config whose every seed errored is an "error" config.
+  * Histograms: percentages are over the family's ok + diverged configs, diverged drawn as its
+    own hatched bar at the left, so each family's bars sum to 100. Error configs are not in the
+    percentages (they say nothing about the model); their count is in the legend.
+  * Summary: median, IQR, Mann-Whitney U, Kolmogorov-Smirnov and the bootstrap CI are over ok
+    configs; diverged and errors are counted beside them. "pctAbove_pXX" is the percentage of
+    ok + diverged configs whose I' exceeds the XXth percentile of the pooled ok I' of the grid
+    (all models together), so a diverged config is below every threshold.
+
+The data selection (load, aggregate, panels, percentages, statistics) is pure and separate
+from the drawing; `main` ties them together.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import html
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+from matplotlib.ticker import MaxNLocator
+from scipy import stats
+
+from harness.config import TABLE1_SETTINGS, TrainConfig
+
+MODELS = ("GAN", "EBGAN", "EBGAN-PT")
+REFERENCE = "EBGAN"            # what every GAN group is compared against
+SEED_AGGS = ("mean", "median", "max")
+THRESHOLD_QUANTILES = (0.5, 0.75, 0.9)
+N_BINS = 30
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+REQUIRED_COLUMNS = (*TABLE1_SETTINGS, "family", "model", "subgrid", "settingsId", "configId",
+                    "seed", "status", "Iprime", "IprimePerEpoch", "samplesPath")
+CONFIG_COLUMNS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name != "seed") + (
+    "model", "subgrid", "grid")
+PANELS_FIG2 = {"(a) all configs": None, "(b) nLayerG ≤ 4, nLayerD ≤ 4": 4,
+               "(c) nLayerG ≤ 3, nLayerD ≤ 3": 3}
+
+
+class ReportError(Exception):
+    """A problem with the input the user can fix: the message names it and the fix."""
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+def find_grid_folders(results_dir: Path, grid: str | None = None) -> list[Path]:
+    """RESULTS_DIR itself if it is one grid's folder, else its sub-folders with a trials.parquet."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise ReportError(f"results folder {results_dir} does not exist; "
+                          "fix: pass the folder the sweep wrote (RESULTS or RESULTS/<grid name>)")
+    if (results_dir / "trials.parquet").exists():
+        folders = [results_dir]
+    else:
+        folders = sorted(p.parent for p in results_dir.glob("*/trials.parquet"))
+    if grid is not None:
+        folders = [f for f in folders if f.name == grid or _grid_json(f).get("name") == grid]
+        if not folders:
+            raise ReportError(f"no grid named {grid!r} with a trials.parquet under {results_dir}; "
+                              "fix: check --grid against the folder names")
+    if not folders:
+        raise ReportError(f"no trials.parquet in {results_dir} or its sub-folders; "
+                          "fix: run the sweep first, or pass the folder that holds trials.parquet")
+    return folders
+
+
+def _grid_json(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / "grid.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def load_results(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One grid's runs (one row per (config, seed)) and its meta data from grid.json/grid.yaml.
+
+    meta: name, folder, total (runs in the grid) and configs (without seeds), None when grid.json
+    is missing, by_family, gan_subgrids, grid_yaml (the grid file's text or None).
+    """
+    folder = Path(folder)
+    path = folder / "trials.parquet"
+    if not path.exists():
+        raise ReportError(f"{path} does not exist; fix: run the sweep on this grid first")
+    try:
+        runs = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        raise ReportError(f"cannot read {path} ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                          "fix: rerun the sweep, which rewrites it") from e
+    missing = [c for c in REQUIRED_COLUMNS if c not in runs.columns]
+    if missing:
+        raise ReportError(f"{path} lacks column(s) {', '.join(missing)}; "
+                          "fix: regenerate it with the current sweep")
+    if runs.empty:
+        raise ReportError(f"{path} has no rows; fix: wait for the sweep to finish some runs")
+    runs = runs.drop_duplicates("configId", keep="last").reset_index(drop=True)
+    runs["Iprime"] = pd.to_numeric(runs["Iprime"], errors="coerce").astype(float)
+    gj = _grid_json(folder)
+    yaml_path = folder / "grid.yaml"
+    meta = {
+        "name": gj.get("name") or folder.name,
+        "folder": folder,
+        "total": gj.get("total"),
+        "configs": gj.get("configs"),
+        "by_family": gj.get("by_family"),
+        "gan_subgrids": gj.get("gan_subgrids"),
+        "grid_yaml": yaml_path.read_text() if yaml_path.exists() else None,
+    }
+    return runs, meta
+
+
+def progress_text(runs: pd.DataFrame, meta: dict[str, Any]) -> str:
+    """'N of M configs done', the words every figure and the page carry."""
+    done = runs["settingsId"].nunique()
+    configs, total = meta.get("configs"), meta.get("total")
+    if configs is None and total is None:
+        return f"{done} configs done, total unknown (no grid.json)"
+    if configs is None:
+        text = f"{len(runs)} of {total} runs done"
+        return text + (" (partial results)" if len(runs) < total else "")
+    text = f"{done} of {configs} configs done"
+    if total is not None and total != configs:
+        text += f" ({len(runs)} of {total} runs)"
+    return text + (" (partial results)" if done < configs else "")
+
+
+def progress_table(runs: pd.DataFrame, meta: dict[str, Any]) -> pd.DataFrame:
+    """Done runs and configs per family and per GAN subgrid, beside grid.json's expected counts."""
+    total, configs = meta.get("total"), meta.get("configs")
+    rows = [("all", "all", runs, f"{total} runs, {configs} configs"
+             if total is not None or configs is not None else None)]
+    by_family, by_subgrid = (meta.get(k) if isinstance(meta.get(k), dict) else {}
+                             for k in ("by_family", "gan_subgrids"))
+    for fam in sorted(set(runs["family"]) | set(by_family)):
+        rows.append(("family", fam, runs[runs["family"] == fam], by_family.get(fam)))
+    gan = runs[runs["family"] == "gan"]
+    for sub in sorted(set(gan["subgrid"]) | set(by_subgrid)):
+        rows.append(("GAN subgrid", sub, gan[gan["subgrid"] == sub], by_subgrid.get(sub)))
+    return pd.DataFrame([{"group": g, "name": n, "runs done": len(r),
+                          "configs done": r["settingsId"].nunique(),
+                          "expected (grid.json)": "unknown" if exp is None else str(exp)}
+                         for g, n, r, exp in rows])
+
+
+# --- selection -------------------------------------------------------------------------------
+
+def run_scores(runs: pd.DataFrame) -> pd.Series:
+    """Per run: its I' if ok, -inf if diverged (or ok without a finite I'), NaN if error."""
+    ip = runs["Iprime"].to_numpy(dtype=float)
+    ok = (runs["status"] == "ok").to_numpy() & np.isfinite(ip)
+    diverged = ((runs["status"] == "diverged") | (runs["status"] == "ok")).to_numpy() & ~ok
+    return pd.Series(np.where(ok, ip, np.where(diverged, -np.inf, np.nan)), index=runs.index)
+
+
+def aggregate_seeds(runs: pd.DataFrame, how: str = "mean") -> pd.DataFrame:
+    """One row per config (settingsId): I' aggregated over seeds, status, seed counts, spread.
+
+    Columns: the config's settings, Iprime (finite or NaN), status ok|diverged|error, runs,
+    seeds (non-error runs), seedsDiverged, seedsError, IprimeStd (std over ok seeds, ddof=1),
+    bestConfigId (the best ok seed's run).
+    """
+    if how not in SEED_AGGS:
+        raise ValueError(f"seed aggregation {how!r} is not one of {SEED_AGGS}")
+    score = run_scores(runs)
+    ok_ip = score.where(np.isfinite(score))
+    g = runs.assign(_score=score, _ok=ok_ip,
+                    _div=np.isneginf(score), _err=score.isna()).groupby("settingsId", sort=False)
+    cols = [c for c in CONFIG_COLUMNS if c in runs.columns]
+    out = g[cols].first()
+    agg = g["_score"].agg(how)
+    out["Iprime"] = agg.where(np.isfinite(agg))
+    out["status"] = np.where(agg.isna(), "error", np.where(np.isneginf(agg), "diverged", "ok"))
+    out["runs"] = g.size()
+    out["seedsDiverged"] = g["_div"].sum()
+    out["seedsError"] = g["_err"].sum()
+    out["seeds"] = out["runs"] - out["seedsError"]
+    out["IprimeStd"] = g["_ok"].std(ddof=1)
+    best = runs.assign(_ok=ok_ip).dropna(subset=["_ok"]).sort_values("_ok")
+    out["bestConfigId"] = best.groupby("settingsId")["configId"].last()
+    return out.reset_index()
+
+
+def fig2_panels(configs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Fig. 2's panels: (a) all, (b) nLayerG <= 4 and nLayerD <= 4, (c) both <= 3."""
+    return {name: configs if depth is None else
+            configs[(configs["nLayerG"] <= depth) & (configs["nLayerD"] <= depth)]
+            for name, depth in PANELS_FIG2.items()}
+
+
+def _subgrid_key(subgrid_rows: pd.DataFrame) -> tuple:
+    r = subgrid_rows.iloc[0]
+    return (r["optimD"], r["optimG"], -float(r["lr"]))
+
+
+def subgrid_panels(configs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Fig. 3's panels: the GAN rows of each optimizer subgrid, ordered optimD, optimG, lr down."""
+    gan = configs[configs["model"] == "GAN"]
+    groups = [g for _, g in gan.groupby("subgrid", sort=False)]
+    return {g["subgrid"].iloc[0]: g for g in sorted(groups, key=_subgrid_key)}
+
+
+def histogram_percentages(values: np.ndarray, bins: np.ndarray,
+                          n_diverged: int = 0) -> tuple[np.ndarray, float]:
+    """Percent of (values + diverged) per bin, and the diverged percent; together they sum to 100.
+
+    Values outside the bins are clipped into the end bins, so none is lost.
+    """
+    values = np.asarray(values, dtype=float)
+    n = values.size + n_diverged
+    if n == 0:
+        return np.zeros(len(bins) - 1), 0.0
+    counts, _ = np.histogram(np.clip(values, bins[0], bins[-1]), bins=bins)
+    return 100.0 * counts / n, 100.0 * n_diverged / n
+
+
+def common_bins(values: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
+    """Equal-width bins over all finite values, shared by every panel of every figure."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return np.linspace(0.0, 1.0, n_bins + 1)
+    lo, hi = values.min(), values.max()
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    return np.linspace(lo, hi, n_bins + 1)
+
+
+def ok_values(configs: pd.DataFrame) -> np.ndarray:
+    return configs.loc[configs["status"] == "ok", "Iprime"].to_numpy(dtype=float)
+
+
+def best_runs(runs: pd.DataFrame) -> dict[str, pd.Series]:
+    """The run with the highest final I' of each model present (Fig. 4)."""
+    ok = runs[run_scores(runs).pipe(np.isfinite)]
+    return {m: ok.loc[ok.loc[ok["model"] == m, "Iprime"].idxmax()]
+            for m in MODELS if (ok["model"] == m).any()}
+
+
+def quartile_runs(runs: pd.DataFrame) -> dict[str, dict[str, pd.Series]]:
+    """Per model, the ok runs whose final I' sits at the 25th, 50th and 75th percentile."""
+    has_curve = runs["IprimePerEpoch"].map(lambda c: c is not None and len(c) > 0)
+    ok = runs[run_scores(runs).pipe(np.isfinite) & has_curve].sort_values(["Iprime", "configId"])
+    out = {}
+    for m in MODELS:
+        rows = ok[ok["model"] == m]
+        if len(rows):
+            out[m] = {label: rows.iloc[int(round(q * (len(rows) - 1)))]
+                      for label, q in (("q25", 0.25), ("median", 0.5), ("q75", 0.75))}
+    return out
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+def _median_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.median(x, axis=axis) - np.median(y, axis=axis)
+
+
+def compare(ebgan: np.ndarray, gan: np.ndarray, n_resamples: int = BOOTSTRAP_RESAMPLES,
+            seed: int = BOOTSTRAP_SEED, confidence: float = 0.95) -> dict[str, float]:
+    """EBGAN against GAN: two-sided Mann-Whitney U and KS, and a percentile-bootstrap CI of
+    median(EBGAN) - median(GAN), seeded so that it is deterministic."""
+    x, y = np.asarray(ebgan, dtype=float), np.asarray(gan, dtype=float)
+    out = dict.fromkeys(("mwuU", "mwuP", "ksD", "ksP", "medianDiff", "ciLow", "ciHigh"), np.nan)
+    if x.size == 0 or y.size == 0:
+        return out
+    mwu = stats.mannwhitneyu(x, y, alternative="two-sided")
+    ks = stats.ks_2samp(x, y, alternative="two-sided")
+    out.update(mwuU=float(mwu.statistic), mwuP=float(mwu.pvalue), ksD=float(ks.statistic),
+               ksP=float(ks.pvalue), medianDiff=float(_median_diff(x, y)))
+    if x.size > 1 and y.size > 1:
+        ci = stats.bootstrap((x, y), _median_diff, vectorized=True, paired=False,
+                             n_resamples=n_resamples, batch=200, method="percentile",
+                             confidence_level=confidence,
+                             random_state=np.random.default_rng(seed)).confidence_interval
+        out.update(ciLow=float(ci.low), ciHigh=float(ci.high))
+    return out
+
+
+def pooled_thresholds(configs: pd.DataFrame,
+                      quantiles: tuple[float, ...] = THRESHOLD_QUANTILES) -> dict[str, float]:
+    """The I' thresholds of the summary: percentiles of all ok configs' I', models pooled."""
+    vals = ok_values(configs)
+    return {f"p{round(100 * q)}": float(np.quantile(vals, q)) if vals.size else np.nan
+            for q in quantiles}
+
+
+def describe(configs: pd.DataFrame, thresholds: dict[str, float]) -> dict[str, Any]:
+    """Counts, median/IQR of ok I', percent above each threshold, seed-to-seed spread."""
+    vals = ok_values(configs)
+    diverged = int((configs["status"] == "diverged").sum())
+    errors = int((configs["status"] == "error").sum())
+    scored = vals.size + diverged
+    q25, med, q75 = np.quantile(vals, [0.25, 0.5, 0.75]) if vals.size else (np.nan,) * 3
+    row = {"n": len(configs), "ok": vals.size, "diverged": diverged, "errors": errors,
+           "runs": int(configs["runs"].sum()), "median": med, "q25": q25, "q75": q75,
+           "iqr": q75 - q25}
+    for name, t in thresholds.items():
+        row[f"pctAbove_{name}"] = 100.0 * (vals > t).sum() / scored if scored else np.nan
+    row["seedsPerConfig"] = float(configs["seeds"].median())
+    row["seedStdMedian"] = float(configs["IprimeStd"].median())  # NaN with one seed
+    return row
+
+
+def summary_table(configs: pd.DataFrame, thresholds: dict[str, float] | None = None,
+                  n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """Rows per model and per GAN subgrid; GAN rows carry EBGAN-vs-that-row statistics.
+
+    medianDiff, ciLow, ciHigh are EBGAN minus the row. The thresholds used are in .attrs.
+    """
+    thresholds = pooled_thresholds(configs) if thresholds is None else thresholds
+    groups = [("model", m, configs[configs["model"] == m]) for m in MODELS
+              if (configs["model"] == m).any()]
+    groups += [("subgrid", s, g) for s, g in subgrid_panels(configs).items()]
+    ref = ok_values(configs[configs["model"] == REFERENCE])
+    rows = []
+    for kind, name, g in groups:
+        row = {"group": kind, "name": name, **describe(g, thresholds)}
+        if (g["model"] == "GAN").all() and ref.size:
+            row.update(compare(ref, ok_values(g), n_resamples=n_resamples, seed=seed))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs["thresholds"] = thresholds
+    return table
+
+
+# --- drawing ---------------------------------------------------------------------------------
+
+def _palette() -> dict[str, Any]:
+    return dict(zip(MODELS, sns.color_palette("colorblind", len(MODELS))))
+
+
+def _new_figure(figsize: tuple[float, float]) -> Figure:
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _render(fig: Figure, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=110)
+    return buf.getvalue()
+
+
+def _draw_histograms(ax, groups: dict[str, pd.DataFrame], bins: np.ndarray,
+                     colors: dict[str, Any]) -> None:
+    """Overlaid percent histograms, one per group, with the diverged bar at the left."""
+    span = bins[-1] - bins[0]
+    slot, slot_width = bins[0] - 0.14 * span, 0.07 * span  # the diverged bar's place
+    bar = slot_width / max(len(groups), 1)
+    for i, (label, g) in enumerate(groups.items()):
+        color = colors[g["model"].iloc[0]] if len(g) else "gray"
+        diverged = int((g["status"] == "diverged").sum())
+        errors = int((g["status"] == "error").sum())
+        pct, div_pct = histogram_percentages(ok_values(g), bins, diverged)
+        text = f"{label} (n={len(g) - errors}, {diverged} diverged"
+        text += f"; {errors} error(s), not in %)" if errors else ")"
+        ax.stairs(pct, bins, fill=True, alpha=0.35, color=color)
+        ax.stairs(pct, bins, color=color, linewidth=1.2, label=text)
+        ax.bar(slot - slot_width / 2 + (i + 0.5) * bar, div_pct, width=bar, color=color,
+               alpha=0.6, hatch="//", edgecolor=color)
+    ax.axvline(bins[0] - 0.06 * span, color="0.6", linestyle=":", linewidth=1)
+    ticks = [t for t in MaxNLocator(5).tick_values(bins[0], bins[-1]) if bins[0] <= t <= bins[-1]]
+    ax.set_xticks([slot, *ticks], ["diverged", *(f"{t:g}" for t in ticks)])
+    ax.set_xlim(slot - 0.06 * span, bins[-1] + 0.02 * span)
+    ax.set_xlabel("I' (final, modified inception score)")
+    ax.set_ylabel("% of models")
+    if groups:
+        ax.legend(fontsize="small", loc="upper left")
+
+
+def _by_model(configs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {m: configs[configs["model"] == m] for m in MODELS if (configs["model"] == m).any()}
+
+
+def draw_fig2(configs: pd.DataFrame, bins: np.ndarray, title: str) -> Figure:
+    fig = _new_figure((16, 4.8))
+    with sns.axes_style("whitegrid"):
+        axes = fig.subplots(1, len(PANELS_FIG2), sharex=True, sharey=True)
+    for ax, (name, panel) in zip(axes, fig2_panels(configs).items()):
+        _draw_histograms(ax, _by_model(panel), bins, _palette())
+        ax.set_title(name)
+    fig.suptitle(f"Fig. 2: I' histograms, EBGAN against GAN — {title}")
+    return fig
+
+
+def _grid_shape(panels: dict[str, pd.DataFrame]) -> tuple[int, int]:
+    n = len(panels)
+    lrs = {g["lr"].iloc[0] for g in panels.values()}
+    if 1 < len(lrs) <= 4 and n % len(lrs) == 0:
+        return n // len(lrs), len(lrs)
+    cols = min(4, n)
+    return -(-n // cols), cols
+
+
+def draw_fig3(configs: pd.DataFrame, bins: np.ndarray, title: str) -> Figure | None:
+    panels = subgrid_panels(configs)
+    if not panels:
+        return None
+    rows, cols = _grid_shape(panels)
+    fig = _new_figure((4.6 * cols, 3.3 * rows + 0.6))
+    with sns.axes_style("whitegrid"):
+        axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
+    ref = configs[configs["model"] == REFERENCE]
+    for ax, (name, gan) in zip(axes, panels.items()):
+        groups = {"GAN": gan, **({REFERENCE: ref} if len(ref) else {})}
+        _draw_histograms(ax, groups, bins, _palette())
+        ax.set_title(f"{name} (n={len(gan)})", fontsize="medium")
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes:
+        ax.label_outer()
+    fig.suptitle(f"Fig. 3: GAN optimizer subgrids against EBGAN — {title}")
+    return fig
+
+
+def config_caption(row: pd.Series) -> str:
+    """A run's settings under the paper's names, as in Fig. 4's caption."""
+    def fmt(v: Any) -> str:
+        return str(v).lower() if isinstance(v, (bool, np.bool_)) else f"{v:g}" if isinstance(
+            v, (float, np.floating)) else str(v)
+    parts = [f"{k}={fmt(row[k])}" for k in TABLE1_SETTINGS]
+    if row["family"] == "ebgan":
+        parts += [f"{k}={fmt(row[k])}" for k in ("margin", "wPT") if k in row.index]
+    lines = [", ".join(parts[i:i + 3]) for i in range(0, len(parts), 3)]
+    return "\n".join(lines + [f"seed={row['seed']}"])
+
+
+def draw_fig4(runs: pd.DataFrame, folder: Path, title: str) -> Figure | None:
+    best = best_runs(runs)
+    if not best:
+        return None
+    fig = _new_figure((4.3 * len(best), 6.2))
+    axes = fig.subplots(1, len(best), squeeze=False).ravel()
+    for ax, (label, (model, row)) in zip(axes, zip("abc", best.items())):
+        path = folder / str(row["samplesPath"])
+        if row["samplesPath"] and path.exists():
+            img = imread(path)
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+        else:
+            ax.text(0.5, 0.5, f"samples missing:\n{row['samplesPath']}", ha="center",
+                    va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"({label}) {model}, I' = {row['Iprime']:.3g}")
+        ax.set_xlabel(config_caption(row), fontsize="small")
+    fig.suptitle(f"Fig. 4: best runs by I' — {title}")
+    return fig
+
+
+def draw_curves(runs: pd.DataFrame, title: str) -> Figure | None:
+    picked = quartile_runs(runs)
+    if not picked:
+        return None
+    fig = _new_figure((5 * len(picked), 4))
+    with sns.axes_style("whitegrid"):
+        axes = fig.subplots(1, len(picked), sharey=True, squeeze=False).ravel()
+    color = _palette()
+    for ax, (model, rows) in zip(axes, picked.items()):
+        for (label, row), style in zip(rows.items(), (":", "-", "--")):
+            curve = np.asarray(row["IprimePerEpoch"], dtype=float)
+            ax.plot(np.arange(1, curve.size + 1), curve, style, color=color[model],
+                    label=f"{label} run (final I' = {row['Iprime']:.3g})")
+        ax.set_title(f"{model}: runs at the quartiles of final I'")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("I'")
+        ax.legend(fontsize="small")
+    fig.suptitle(f"I' over training — {title}")
+    return fig
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write via a temporary file in the same folder and os.replace: no half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "" if np.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _notes(thresholds: dict[str, float], seed_agg: str) -> list[str]:
+    return [
+        f"Seeds: each config counted once, its I' the {seed_agg} over seeds (a diverged seed "
+        "scores -inf, error seeds left out). seedStdMedian: median over configs of the std of "
+        "I' over ok seeds.",
+        "n: configs; ok + diverged + errors = n. Diverged configs are a bar of their own in the "
+        "histograms and count in the percentages; error configs (the run failed) do not.",
+        "median, q25, q75, iqr, Mann-Whitney U, KS and the bootstrap CI are over ok configs.",
+        "pctAbove_pXX: % of ok + diverged configs with I' above the XXth percentile of the pooled "
+        "ok I' of the grid: " + ", ".join(f"{k} = {v:.4g}" for k, v in thresholds.items()) + ".",
+        f"EBGAN against each GAN row: two-sided Mann-Whitney U (mwuU, mwuP) and KS (ksD, ksP); "
+        f"medianDiff = median(EBGAN) - median(row), 95% percentile bootstrap CI "
+        f"(ciLow, ciHigh; {BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}).",
+    ]
+
+
+def summary_markdown(table: pd.DataFrame, title: str, seed_agg: str) -> str:
+    notes = "\n".join(f"- {n}" for n in _notes(table.attrs["thresholds"], seed_agg))
+    return f"# Summary — {title}\n\n{markdown_table(table)}\n\n{notes}\n"
+
+
+def _img(png: bytes, alt: str) -> str:
+    return (f'<img alt="{html.escape(alt)}" style="max-width:100%" '
+            f'src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+
+
+def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: pd.DataFrame,
+               figures: dict[str, bytes], seed_agg: str) -> str:
+    esc = html.escape
+    name = esc(str(meta["name"]))
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{name}</title>"
+             "<style>body{font-family:sans-serif;max-width:1400px;margin:auto}"
+             "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;"
+             "padding:2px 5px}pre{background:#f6f6f6;padding:8px}</style></head><body>",
+             f"<h1>EBGAN grid study: {name}</h1>", f"<p><b>{esc(progress)}</b>. "
+             f"Runs by status: {esc(runs['status'].value_counts().to_dict().__str__())}.</p>"]
+    for caption, png in figures.items():
+        parts.append(f"<h2>{esc(caption)}</h2><p>{esc(progress)}</p>{_img(png, caption)}")
+    parts.append(f"<h2>Summary</h2><p>{esc(progress)}</p>")
+    parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+    parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in _notes(
+        table.attrs["thresholds"], seed_agg)) + "</ul>")
+    errors = runs.loc[runs["status"] == "error"]
+    if len(errors) and "error" in runs.columns:
+        counts = errors["error"].fillna("(no message)").value_counts().head(10)
+        parts.append("<h2>Errors (most common)</h2>" + counts.rename("runs").to_frame().to_html())
+    parts.append("<h2>Grid: done against expected (grid.json)</h2>")
+    parts.append(progress_table(runs, meta).to_html(index=False, na_rep="?"))
+    yaml_text = meta.get("grid_yaml") or "(grid.yaml missing)"
+    parts.append(f"<h3>grid.yaml</h3><pre>{esc(yaml_text)}</pre></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(folder: Path, out: Path, seed_agg: str = "mean") -> list[Path]:
+    """Every output of one grid's report into `out`; returns the paths written."""
+    runs, meta = load_results(folder)
+    configs = aggregate_seeds(runs, seed_agg)
+    progress = progress_text(runs, meta)
+    title = f"{meta['name']}: {progress}; seeds: {seed_agg}"
+    bins = common_bins(configs["Iprime"].to_numpy())
+    written: list[Path] = []
+    pngs: dict[str, bytes] = {}
+
+    def save(fig: Figure | None, stem: str, caption: str, pdf: bool) -> None:
+        if fig is None:
+            return
+        pngs[caption] = _render(fig, "png")
+        write_atomic(out / f"{stem}.png", pngs[caption])
+        written.append(out / f"{stem}.png")
+        if pdf:
+            write_atomic(out / f"{stem}.pdf", _render(fig, "pdf"))
+            written.append(out / f"{stem}.pdf")
+
+    save(draw_fig2(configs, bins, title), "fig2_histograms", "Fig. 2: I' histograms", pdf=True)
+    save(draw_fig3(configs, bins, title), "fig3_optimizer_subgrids",
+         "Fig. 3: GAN optimizer subgrids", pdf=True)
+    save(draw_fig4(runs, Path(folder), title), "fig4_best_samples", "Fig. 4: best samples", pdf=False)
+    save(draw_curves(runs, title), "curves", "I' over training", pdf=False)
+    table = summary_table(configs)
+    write_atomic(out / "summary.csv", table.to_csv(index=False))
+    write_atomic(out / "summary.md", summary_markdown(table, title, seed_agg))
+    write_atomic(out / "index.html", index_html(meta, runs, progress, table, pngs, seed_agg))
+    return written + [out / "summary.csv", out / "summary.md", out / "index.html"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__.split(
+        "\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results_dir", type=Path, help="RESULTS or RESULTS/<grid name>")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default <grid folder>/report; <out>/<grid> if several)")
+    parser.add_argument("--seed-agg", choices=SEED_AGGS, default="mean",
+                        help="how a config's I' is taken over its seeds (default mean)")
+    parser.add_argument("--grid", default=None, help="only this grid (folder or grid.json name)")
+    args = parser.parse_args(argv)
+    try:
+        folders = find_grid_folders(args.results_dir, args.grid)
+        for folder in folders:
+            if args.out is None:
+                out = folder / "report"
+            else:
+                out = args.out / folder.name if len(folders) > 1 else args.out
+            write_report(folder, out, args.seed_agg)
+            print(f"report: {folder.name} -> {out / 'index.html'}")
+    except ReportError as e:
+        print(f"report: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
