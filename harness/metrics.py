@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import io
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,8 +17,9 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from classifiers.convnet import load_classifier
-from harness.data import load_mnist, to_tensor32
+from classifiers.convnet import DEFAULT_WEIGHTS, load_classifier, sha256_file
+from harness.data import default_cache_dir, load_mnist, to_tensor32
+from harness.atomic import write_atomic
 
 
 def modified_inception_score(log_p_y_given_x: torch.Tensor) -> float:
@@ -64,6 +66,7 @@ class Scorer:
     def __init__(self, classifier: str | Path | None = None, data_dir: str | Path | None = None,
                  device: str | torch.device = "cpu", batch_size: int = 2000):
         self.model = load_classifier(classifier, device)
+        self.weights_sha = sha256_file(classifier or DEFAULT_WEIGHTS)
         self.device = torch.device(device)
         self.data_dir = data_dir
         self.batch_size = batch_size
@@ -80,9 +83,18 @@ class Scorer:
         return torch.cat(logps), torch.cat(feats)
 
     def test_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance of the MNIST test set's features (cached on disk per classifier)."""
         if self._test_stats is None:
-            _, feats = self.classify(to_tensor32(load_mnist("test", self.data_dir).images))
-            self._test_stats = feature_stats(feats)
+            cache = default_cache_dir().parent / f"test_features_{self.weights_sha[:16]}.npz"
+            if cache.exists():
+                with np.load(cache) as f:
+                    self._test_stats = (f["mu"], f["cov"])
+            else:
+                _, feats = self.classify(to_tensor32(load_mnist("test", self.data_dir).images))
+                self._test_stats = feature_stats(feats)
+                buf = io.BytesIO()
+                np.savez(buf, mu=self._test_stats[0], cov=self._test_stats[1])
+                write_atomic(cache, buf.getvalue())
         return self._test_stats
 
     def score(self, images: torch.Tensor, fid: bool = True) -> Scores:

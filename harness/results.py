@@ -6,23 +6,16 @@ leaves the previous complete table or the new one, never a torn file.
 """
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
 import pandas as pd
 
+from harness.atomic import write_atomic
+
+
 TABLE = "trials.parquet"
 DONE = ("ok", "diverged")  # statuses that count as done; "error" rows are tried again
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class ResultsError(Exception):
@@ -51,7 +44,6 @@ class ResultsTable:
         new = pd.DataFrame(rows)
         df = new if self.df.empty else pd.concat([self.df, new], ignore_index=True)
         self.df = df.drop_duplicates("configId", keep="last").reset_index(drop=True)
-        tmp = self.path.with_name(f".{TABLE}.tmp{os.getpid()}")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.df.to_parquet(tmp, index=False)
-        os.replace(tmp, self.path)
+        buf = io.BytesIO()
+        self.df.to_parquet(buf, index=False)
+        write_atomic(self.path, buf.getvalue())

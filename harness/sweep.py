@@ -26,7 +26,8 @@ from classifiers.convnet import ClassifierError, load_classifier
 from harness.config import TrainConfig
 from harness.data import DataError, resolve_data_dir
 from harness.grid import Grid, GridError, load_grid
-from harness.results import ResultsError, ResultsTable, write_atomic
+from harness.atomic import write_atomic
+from harness.results import ResultsError, ResultsTable
 
 FAIL_ENV = "HARNESS_INJECT_FAILURE"  # test hook: a config id whose trial raises (to test retries/errors)
 

@@ -1,0 +1,113 @@
+"""The sweep: dry-run counts, bad input, and real Ray Tune runs (resume, kill, injected failure)."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.grid import load_grid
+from harness.sweep import FAIL_ENV, make_packs, pending_configs
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def sweep(*args, env=None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.sweep", *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, **kw)
+
+
+def table(results: Path) -> pd.DataFrame:
+    return pd.read_parquet(results / "smoke" / "trials.parquet")
+
+
+# --- no Ray needed ----------------------------------------------------------------------------
+
+def test_dry_run_reports_table1_counts():
+    out = sweep("grids/mnist_table1.yaml", "--dry-run", "--results", "/nonexistent-results")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(l.split()[:2] == ["EBGAN", "512"] for l in lines)
+    assert any(l.split()[:2] == ["GAN", "6144"] for l in lines)
+    subgrids = [l.split() for l in lines if l.strip().split("/")[0] in ("adam", "sgd") and "lr=" in l]
+    assert len(subgrids) == 12 and all(s[1] == "512" for s in subgrids)
+
+
+def test_packs_group_same_shapes_only():
+    grid = load_grid(REPO / "grids" / "mnist_table1.yaml")
+    packs = make_packs(pending_configs(grid, set(), None), pack_size=24)
+    assert sum(len(p) for p in packs) == 6656
+    assert all(len({c.shape_key() for c in p}) == 1 for p in packs)
+    assert max(len(p) for p in packs) == 24
+    gan_packs = [p for p in packs if p[0].family == "gan"]
+    assert len(gan_packs) == 256  # 256 GAN architectures x 24 (dropoutD x optimD x optimG x lr)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["grids/nope.yaml"], "nope.yaml"),
+    (["grids/smoke.yaml", "--data-dir", "/nonexistent"], "/nonexistent"),
+    (["grids/smoke.yaml", "--classifier", "/nonexistent.pt"], "/nonexistent.pt"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, data_dir):
+    out = sweep(*args, "--results", tmp_path, *([] if "--data-dir" in args else ["--data-dir", data_dir]))
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr
+
+
+def test_corrupt_results_table_is_not_overwritten(tmp_path, data_dir):
+    (tmp_path / "smoke").mkdir()
+    (tmp_path / "smoke" / "trials.parquet").write_bytes(b"not parquet")
+    out = sweep("grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir)
+    assert out.returncode == 2 and "trials.parquet" in out.stderr
+    assert (tmp_path / "smoke" / "trials.parquet").read_bytes() == b"not parquet"
+
+
+# --- real Ray Tune ------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_kill_resume_limit_and_injected_failure(tmp_path, data_dir):
+    ids = [c.config_id for c in load_grid(REPO / "grids" / "smoke.yaml").configs]
+    common = ["grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir]
+
+    # 1. Kill the driver (and its embedded Ray) as soon as the first trial's row is written.
+    proc = subprocess.Popen([sys.executable, "-m", "harness.sweep", *map(str, common), "--max-concurrent", "1"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    path = tmp_path / "smoke" / "trials.parquet"
+    deadline = time.monotonic() + 240
+    while not path.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = table(tmp_path)
+    assert 1 <= len(first) < 4 and set(first["status"]) == {"ok"}, "no finished row may be lost"
+
+    # 2. Resume with --limit 1: exactly one more config is trained; earlier rows untouched.
+    out = sweep(*common, "--limit", "1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    second = table(tmp_path)
+    assert len(second) == len(first) + 1 and second["configId"].is_unique
+    pd.testing.assert_frame_equal(second.iloc[: len(first)], first)
+
+    # 3. The rest, with one trial failing on purpose: it is retried, then recorded as 'error'.
+    victim = next(i for i in ids if i not in set(second["configId"]))
+    out = sweep(*common, "--retries", "1", env={FAIL_ENV: victim})
+    assert out.returncode == 0, out.stderr[-2000:]
+    third = table(tmp_path).set_index("configId")
+    assert len(third) == 4 and third.loc[victim, "status"] == "error"
+    assert "injected failure" in third.loc[victim, "error"]
+    assert (third.drop(victim)["status"] == "ok").all()
+    assert "finished" in out.stdout and "4/4" in out.stdout  # per-trial lines and done/total
+
+    # 4. Without the failure, only the errored config is run again.
+    out = sweep(*common)
+    final = table(tmp_path).set_index("configId")
+    assert out.returncode == 0 and len(final) == 4 and (final["status"] == "ok").all()
+    others = [i for i in ids if i != victim]
+    assert (final.loc[others, "finishedAt"] == third.loc[others, "finishedAt"]).all()
+    for col in ("nLayerG", "sizeD", "optimD", "optimG", "lr", "Iprime", "IprimePerEpoch", "fid", "samplesPath"):
+        assert col in final.columns
+    assert all((tmp_path / "smoke" / p).is_file() for p in final["samplesPath"])
+    assert sweep(*common, "--dry-run").stdout.count("done      4") >= 1
