@@ -1,0 +1,87 @@
+"""The modified inception score and friends, with the committed ConvNet; `python -m harness.score`."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from harness.data import load_mnist, to_tensor32
+from harness.metrics import Scorer, frechet_distance, inception_score, modified_inception_score
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_modified_inception_score_hand_computed():
+    p = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    p_y = p.mean(0)  # [0.55, 0.45]
+    want = np.mean([sum(p_y[k] * math.log(p_y[k] / p[i, k]) for k in range(2)) for i in range(2)])
+    assert modified_inception_score(p.log()) == pytest.approx(float(want), rel=1e-5)
+    want_is = math.exp(np.mean([sum(p[i, k] * math.log(p[i, k] / p_y[k]) for k in range(2)) for i in range(2)]))
+    assert inception_score(p.log()) == pytest.approx(want_is, rel=1e-5)
+
+
+def test_frechet_distance_of_shifted_gaussians():
+    mu, cov = np.zeros(3), np.eye(3)
+    assert frechet_distance(mu, cov, mu, cov) == pytest.approx(0, abs=1e-9)
+    assert frechet_distance(mu, cov, mu + 2, 4 * cov) == pytest.approx(12 + 3 * (1 + 4 - 4), rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def scorer(data_dir):
+    return Scorer(None, data_dir)
+
+
+@pytest.fixture(scope="module")
+def test_images(data_dir):
+    return to_tensor32(load_mnist("test", data_dir).images[:5000])
+
+
+def test_real_mnist_scores_high_and_one_repeated_image_scores_zero(scorer, test_images):
+    real = scorer.score(test_images)
+    assert real.Iprime > 5  # confident posteriors, classes balanced
+    assert real.fid < 1.0   # the test set against (half of) itself
+    assert min(real.classHist) > 350 and sum(real.classHist) == 5000
+    same = scorer.score(test_images[:1].repeat(1000, 1, 1, 1))
+    assert same.Iprime == pytest.approx(0, abs=1e-5)
+    assert same.inceptionScore == pytest.approx(1, abs=1e-4)
+    assert max(same.classHist) == 1000
+    assert same.fid > 10 * real.fid
+
+
+def score_cli(tmp_path, array, *extra):
+    path = tmp_path / "s.npy"
+    np.save(path, array)
+    return subprocess.run([sys.executable, "-m", "harness.score", str(path), *extra], cwd=REPO,
+                          capture_output=True, text=True)
+
+
+def test_score_cli_detects_the_value_range(tmp_path, data_dir):
+    raw = load_mnist("test", data_dir).images[:500]
+    as_255 = score_cli(tmp_path, raw, "--data-dir", str(data_dir))
+    assert as_255.returncode == 0, as_255.stderr
+    a = json.loads(as_255.stdout)
+    assert a["valueRange"] == "0..255" and a["n"] == 500 and a["Iprime"] > 4
+    padded = to_tensor32(raw)[:, 0].numpy()  # N x 32 x 32 in [-1, 1]
+    b = json.loads(score_cli(tmp_path, padded, "--no-fid").stdout)
+    assert b["valueRange"] == "[-1, 1]" and b["Iprime"] == pytest.approx(a["Iprime"], rel=1e-4)
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((10, 30, 30)), "shape"),
+    (np.full((10, 28, 28), np.nan), "NaN"),
+    (np.full((10, 28, 28), 300.0), "rescale"),
+])
+def test_score_cli_bad_input(tmp_path, array, message):
+    out = score_cli(tmp_path, array, "--no-fid")
+    assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_score_cli_unreadable_file(tmp_path):
+    (tmp_path / "bad.npy").write_text("hello")
+    out = subprocess.run([sys.executable, "-m", "harness.score", str(tmp_path / "bad.npy")], cwd=REPO,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "bad.npy" in out.stderr and len(out.stderr.strip().splitlines()) == 1
