@@ -48,6 +48,7 @@ from matplotlib.image import imread
 from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
+from harness.atomic import write_atomic
 from harness.config import TABLE1_SETTINGS, TrainConfig
 
 MODELS = ("GAN", "EBGAN", "EBGAN-PT")
@@ -497,22 +498,6 @@ def draw_curves(runs: pd.DataFrame, title: str) -> Figure | None:
 
 
 # --- writing ---------------------------------------------------------------------------------
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write via a temporary file in the same folder and os.replace: no half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def _fmt(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
