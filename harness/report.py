@@ -33,9 +33,7 @@ import dataclasses
 import html
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
