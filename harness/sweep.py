@@ -231,7 +231,7 @@ def run_sweep(grid: Grid, args: argparse.Namespace) -> int:
     tuner = tune.Tuner(
         trainable,
         param_space={"spec": tune.grid_search(specs)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=args.max_concurrent, num_samples=1),
+        tune_config=tune.TuneConfig(max_concurrent_trials=args.max_concurrent or None, num_samples=1),
         run_config=tune.RunConfig(
             name=f"{grid.name}-{dt.datetime.now():%Y%m%d-%H%M%S}", storage_path=str(storage),
             failure_config=tune.FailureConfig(max_failures=args.retries),
