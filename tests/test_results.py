@@ -1,0 +1,29 @@
+"""The results table: rows replaced by configId, done = ok/diverged, atomic rewrite, bad file."""
+import pytest
+
+from harness.results import ResultsError, ResultsTable
+
+
+def row(cid, status, iprime=1.0):
+    return {"configId": cid, "status": status, "Iprime": iprime, "IprimePerEpoch": [0.5, iprime],
+            "classHist": [1] * 10, "error": None if status != "error" else "boom"}
+
+
+def test_add_replace_and_done_ids(tmp_path):
+    t = ResultsTable(tmp_path / "g")
+    assert t.done_ids() == set()
+    t.add([row("a", "ok"), row("b", "error")])
+    t.add([row("c", "diverged", float("nan"))])
+    again = ResultsTable(tmp_path / "g")                     # re-read from disk
+    assert set(again.df["configId"]) == {"a", "b", "c"} and again.done_ids() == {"a", "c"}
+    again.add([row("b", "ok", 2.0)])                         # the retried error is replaced
+    final = ResultsTable(tmp_path / "g").df.set_index("configId")
+    assert len(final) == 3 and final.loc["b", "status"] == "ok" and list(final.loc["b", "IprimePerEpoch"]) == [0.5, 2.0]
+    assert [p.name for p in (tmp_path / "g").iterdir()] == ["trials.parquet"]  # no temp files left
+
+
+def test_unreadable_table_is_reported_not_replaced(tmp_path):
+    (tmp_path / "trials.parquet").write_bytes(b"PAR1 torn")
+    with pytest.raises(ResultsError, match="trials.parquet cannot be read"):
+        ResultsTable(tmp_path)
+    assert (tmp_path / "trials.parquet").read_bytes() == b"PAR1 torn"
