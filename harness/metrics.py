@@ -64,7 +64,7 @@ class Scorer:
     """Loads the ConvNet once (and the test set's feature statistics lazily); scores samples."""
 
     def __init__(self, classifier: str | Path | None = None, data_dir: str | Path | None = None,
-                 device: str | torch.device = "cpu", batch_size: int = 2000):
+                 device: str | torch.device = "cpu", batch_size: int = 256):
         self.model = load_classifier(classifier, device)
         self.weights_sha = sha256_file(classifier or DEFAULT_WEIGHTS)
         self.device = torch.device(device)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +14,6 @@ from classifiers.convnet import (DEFAULT_CARD, DEFAULT_WEIGHTS, ClassifierError,
                                  sha256_file)
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def mnist_dir() -> Path:
-    """The real MNIST: $HARNESS_DATA_DIR, else the shared folder next to the checkout."""
-    folder = Path(os.environ.get("HARNESS_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
-    if not folder.is_dir():
-        pytest.skip(f"MNIST not found in {folder}: set HARNESS_DATA_DIR")
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +38,9 @@ def test_shapes_and_flat_inputs() -> None:
         torch.testing.assert_close(model(x.flatten(1)), model(x))
 
 
-def test_accuracy_on_real_test_images(mnist_dir: Path) -> None:
+def test_accuracy_on_real_test_images(data_dir: Path) -> None:
     torch.set_num_threads(2)
-    assert evaluate.test_accuracy(load_classifier(), mnist_dir, limit=2000) >= 0.985
+    assert evaluate.test_accuracy(load_classifier(), data_dir, limit=2000) >= 0.985
 
 
 def test_missing_weights_raise_a_named_error(tmp_path: Path) -> None:
