@@ -30,6 +30,12 @@ from harness.atomic import write_atomic
 from harness.results import ResultsError, ResultsTable
 
 FAIL_ENV = "HARNESS_INJECT_FAILURE"  # test hook: a config id whose trial raises (to test retries/errors)
+# Default --pack-size (configs of one shape trained together, harness.packed). CPU: 8, from
+# `python -m harness.bench` on a 2-core CPU, 1 thread per trial: packs of 8 made 1.11x (G2x400 D2x128),
+# 1.19x (G3x1600 D3x512) and 1.38x (G5x3200 D5x1024) the reference trainer's model-steps/s, packs of
+# 24 barely more (1.15x, 1.17x), and the widest G/D needs ~5 GB at 8 but >20 GB at 24.
+CPU_PACK_SIZE = 8
+GPU_PACK_SIZE = 24
 
 
 # --- planning (no Ray needed) ---------------------------------------------------------------
@@ -211,14 +217,15 @@ def run_sweep(grid: Grid, args: argparse.Namespace) -> int:
     ray_start = time.monotonic() - t0
     gpus_available = ray.cluster_resources().get("GPU", 0)
     gpus = args.gpus_per_trial if args.gpus_per_trial is not None else (0.25 if gpus_available else 0)
-    pack_size = args.pack_size if args.pack_size else (24 if gpus else 1)
-    packs = make_packs(todo, pack_size)
+    pack_size = args.pack_size if args.pack_size else (GPU_PACK_SIZE if gpus else CPU_PACK_SIZE)
+    fail_id = os.environ.get(FAIL_ENV)
+    # the injected failure is one config's: it trains alone, so that its pack-mates do not fail with it
+    packs = make_packs([c for c in todo if c.config_id != fail_id], pack_size) + [[c] for c in todo if c.config_id == fail_id]
     print(f"Ray started in {ray_start:.1f}s ({'cluster ' + address if address else 'embedded, local'}; "
           f"{ray.cluster_resources().get('CPU', 0):g} CPUs, {gpus_available:g} GPUs). "
           f"{len(todo)} configs to run in {len(packs)} trials (pack size <= {pack_size}), "
           f"{args.cpus_per_trial} CPU and {gpus:g} GPU each; {len(done)} already done.", flush=True)
 
-    fail_id = os.environ.get(FAIL_ENV)
     base = {"data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else os.environ.get("HARNESS_DATA_DIR"),
             "classifier": str(Path(args.classifier).resolve()) if args.classifier else None,
             "cpus": args.cpus_per_trial, "gpus": gpus}
@@ -264,7 +271,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--gpus-per-trial", type=float, help="GPU fraction per trial (default 0.25 where GPUs exist, else 0)")
     p.add_argument("--cpus-per-trial", type=float, default=1, help="CPUs per trial (default 1)")
     p.add_argument("--max-concurrent", type=int, default=0, help="at most N trials at once (default: as resources allow)")
-    p.add_argument("--pack-size", type=int, default=0, help="configs trained together per trial (1 = the reference trainer)")
+    p.add_argument("--pack-size", type=int, default=0, help=f"configs of one shape trained together per trial "
+                   f"(default {CPU_PACK_SIZE} on CPU, {GPU_PACK_SIZE} with GPUs; 1 = the reference trainer)")
     p.add_argument("--limit", type=int, help="run at most N not-yet-done configs")
     p.add_argument("--retries", type=int, default=1, help="retries of a failing trial before its rows are 'error'")
     p.add_argument("--storage", help="Ray Tune's experiment folder (default RESULTS/<grid>/ray; shared on a multi-node cluster)")

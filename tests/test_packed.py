@@ -1,0 +1,282 @@
+"""Packed training against the reference trainer, on a slice of real MNIST (CPU, tiny widths).
+
+A member of a pack must follow the run `harness.train.train` makes of the same config:
+per-step (lossD, lossG), the steps done, I' (per epoch and final), FID and class histogram.
+"""
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from classifiers.convnet import DEFAULT_WEIGHTS, ConvNet
+from harness.config import TrainConfig
+from harness.data import gan_training_set
+from harness.metrics import Scorer
+from harness.packed import (PackOptimizer, StackedBatchNorm, StackedLinear, autocast_dtype, dropout_masks_for,
+                            generate_pack, member_order, score_pack, train_pack)
+from harness.sweep import make_packs
+from harness.train import total_steps, train
+
+# 1280 images / 64 = 20 steps per epoch, 3 epochs = 60 steps; BN in G and D (3 layers each)
+TINY = dict(nLayerG=3, nLayerD=3, sizeG=64, sizeD=32, trainImages=1280, epochs=3,
+            scoreSamples=500, epochScoreSamples=200)
+LOSS_RTOL = 1e-5      # per-step (lossD, lossG), relative
+SCORE_TOL = 1e-4      # I' (per epoch and final) and FID, absolute
+
+GAN_PACK = [  # Adam and SGD mixed, three learning rates, two seeds
+    TrainConfig(family="gan", optimD="adam", optimG="sgd", lr=0.001, **TINY),
+    TrainConfig(family="gan", optimD="sgd", optimG="adam", lr=0.01, **TINY),
+    TrainConfig(family="gan", optimD="adam", optimG="adam", lr=0.0001, seed=1, **TINY),
+]
+EBGAN_PACK = [  # EBGAN and EBGAN-PT, Adam and SGD, two learning rates, two seeds
+    TrainConfig(family="ebgan", **TINY),
+    TrainConfig(family="ebgan", wPT=0.1, **TINY),
+    TrainConfig(family="ebgan", optimD="sgd", optimG="adam", lr=0.01, wPT=0.1, seed=3, **TINY),
+]
+HUGE_LR = TrainConfig(family="gan", optimD="sgd", optimG="sgd", lr=1e6, **TINY)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread, as a sweep trial runs (and as fast as it gets on a shared 2-core box)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data(data_dir):
+    return gan_training_set(data_dir, 1280, "cpu")
+
+
+@pytest.fixture(scope="module")
+def scorer(data_dir, tmp_path_factory):
+    """The committed ConvNet; until it is committed, a random one with a sharpened head."""
+    if DEFAULT_WEIGHTS.is_file():
+        return Scorer(None, data_dir)
+    torch.manual_seed(0)
+    net = ConvNet()
+    with torch.no_grad():
+        net.head.weight.mul_(50)
+    path = tmp_path_factory.mktemp("classifier") / "random_convnet.pt"
+    torch.save(net.state_dict(), path)
+    return Scorer(path, data_dir)
+
+
+@pytest.fixture(scope="module")
+def reference(data, scorer, tmp_path_factory):
+    """The reference trainer's run of a config (each run once per module)."""
+    runs = {}
+    folder = tmp_path_factory.mktemp("reference_samples")
+
+    def run(cfg: TrainConfig):
+        if cfg not in runs:
+            runs[cfg] = train(cfg, data, scorer, folder, "cpu", record_losses=True)
+        return runs[cfg]
+    return run
+
+
+def assert_follows(member, ref, cfg: TrainConfig) -> None:
+    assert member.status == ref.status and member.steps == ref.steps
+    assert len(member.lossHistory) == len(ref.lossHistory) == ref.steps
+    got, want = torch.tensor(member.lossHistory), torch.tensor(ref.lossHistory)
+    torch.testing.assert_close(got, want, rtol=LOSS_RTOL, atol=0, equal_nan=True,
+                               msg=lambda m: f"{cfg.model} {cfg.subgrid} seed {cfg.seed}: {m}")
+    assert member.IprimePerEpoch == pytest.approx(ref.IprimePerEpoch, abs=SCORE_TOL)
+    if ref.status == "ok":
+        assert member.Iprime == pytest.approx(ref.Iprime, abs=SCORE_TOL)
+        assert member.fid == pytest.approx(ref.fid, abs=SCORE_TOL * max(1.0, abs(ref.fid)))
+        assert member.classHist == ref.classHist
+    else:
+        assert math.isnan(member.Iprime) and member.samplesPath is None
+
+
+@pytest.mark.parametrize("pack", [GAN_PACK, EBGAN_PACK], ids=["GAN", "EBGAN+EBGAN-PT"])
+def test_members_follow_the_reference_trainer(pack, data, scorer, reference, tmp_path):
+    assert total_steps(pack[0]) == 60
+    results = train_pack(pack, data, scorer, tmp_path, "cpu", record_losses=True)
+    assert len(results) == len(pack)
+    for cfg, member in zip(pack, results):                      # results come in the configs' order
+        ref = reference(cfg)
+        assert ref.status == "ok" and ref.steps == 60
+        assert_follows(member, ref, cfg)
+        assert Path(member.samplesPath) == tmp_path / f"{cfg.config_id}.png" and Path(member.samplesPath).is_file()
+        assert member.stepsPerSec > 0 and member.device == "cpu"
+        assert (member.lossD, member.lossG) == pytest.approx(member.lossHistory[-1])
+
+
+def test_a_diverging_member_is_frozen_and_the_others_train_on(data, scorer, reference, tmp_path):
+    pack = [GAN_PACK[0], HUGE_LR, GAN_PACK[1]]
+    results = train_pack(pack, data, scorer, tmp_path, "cpu", record_losses=True)
+    bad = results[1]
+    assert bad.status == "diverged" and bad.steps < total_steps(HUGE_LR)
+    assert math.isnan(bad.Iprime) and bad.samplesPath is None
+    assert_follows(bad, reference(HUGE_LR), HUGE_LR)            # it diverged where the reference does
+    for cfg, member in zip(pack[::2], results[::2]):            # and the others did not notice
+        assert_follows(member, reference(cfg), cfg)
+
+
+def test_members_of_different_seeds_follow_their_own_seeds(data, scorer, reference):
+    base = dict(TINY, epochs=1)
+    pack = [TrainConfig(family="gan", seed=s, **base) for s in (2, 0, 1)]
+    results = train_pack(pack, data, scorer, None, "cpu", record_losses=True)
+    for cfg, member in zip(pack, results):
+        assert_follows(member, reference(cfg), cfg)
+    assert results[0].lossHistory != results[1].lossHistory
+
+
+def test_reference_masks_reproduce_dropout_members_on_cpu(data, scorer, reference):
+    pack = [TrainConfig(family="gan", dropoutD=True, **dict(TINY, epochs=1)),
+            TrainConfig(family="ebgan", dropoutD=True, dropoutRate=0.3, **dict(TINY, epochs=1))]
+    for cfg in pack:
+        member = train_pack([cfg, replace(cfg, seed=5)], data, scorer, None, "cpu",
+                            record_losses=True, masks="reference")[0]
+        assert_follows(member, reference(cfg), cfg)
+
+
+def test_pack_masks_train_dropout_members_that_differ_from_no_dropout(data, scorer):
+    on = TrainConfig(family="gan", dropoutD=True, **dict(TINY, epochs=1))
+    off = TrainConfig(family="gan", dropoutD=False, **dict(TINY, epochs=1))
+    r_on, r_off = train_pack([on, off], data, scorer, None, "cpu", record_losses=True, masks="pack")
+    assert r_on.status == r_off.status == "ok" and math.isfinite(r_on.Iprime)
+    assert r_on.lossHistory[0][1] != r_off.lossHistory[0][1]   # G's first loss sees D through dropout
+    assert r_on.lossHistory[0][0] != r_off.lossHistory[0][0]
+
+
+# --- the pieces ----------------------------------------------------------------------------
+
+def test_stacked_linear_and_batch_norm_are_k_independent_layers():
+    torch.manual_seed(0)
+    K, B = 3, 16
+    lins, bns = [nn.Linear(5, 4) for _ in range(K)], [nn.BatchNorm1d(4) for _ in range(K)]
+    for bn in bns:
+        nn.init.normal_(bn.weight)
+        nn.init.normal_(bn.bias)
+    slin, sbn = StackedLinear(K, 5, 4), StackedBatchNorm(K, 4)
+    with torch.no_grad():
+        for k in range(K):
+            slin.weight[k], slin.bias[k] = lins[k].weight, lins[k].bias
+            sbn.weight[k], sbn.bias[k] = bns[k].weight, bns[k].bias
+    x = torch.randn(K, B, 5)
+    for _ in range(2):  # twice: the weight gradient is summed in place
+        (sbn(slin(x)) ** 3).sum().backward()
+        for k in range(K):
+            (bns[k](lins[k](x[k])) ** 3).sum().backward()
+    packed = sbn(slin(x))
+    for k in range(K):
+        torch.testing.assert_close(packed[k], bns[k](lins[k](x[k])))
+        torch.testing.assert_close(slin.weight.grad[k], lins[k].weight.grad)
+        torch.testing.assert_close(slin.bias.grad[k], lins[k].bias.grad, rtol=1e-5, atol=1e-4)
+        torch.testing.assert_close(sbn.weight.grad[k], bns[k].weight.grad)
+        torch.testing.assert_close(sbn.running_mean[k], bns[k].running_mean)
+        torch.testing.assert_close(sbn.running_var[k], bns[k].running_var)
+    sbn.eval()
+    for bn in bns:
+        bn.eval()
+    torch.testing.assert_close(sbn(x.narrow(2, 0, 4))[1], bns[1](x[1, :, :4]))
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_pack_optimizer_is_torch_optim_bit_for_bit(momentum):
+    torch.manual_seed(0)
+    cfgs = [TrainConfig(optimD="adam", lr=0.01), TrainConfig(optimD="adam", lr=0.001, adamBeta1=0.9),
+            TrainConfig(optimD="sgd", lr=0.1, sgdMomentum=momentum)]
+    net = nn.Sequential(StackedLinear(3, 6, 5), StackedBatchNorm(3, 5))
+    singles = [nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5)) for _ in cfgs]
+    with torch.no_grad():
+        for p, *qs in zip(net.parameters(), *(s.parameters() for s in singles)):
+            for k, q in enumerate(qs):
+                q.copy_(p[k])
+    opt = PackOptimizer(net, [c.optimD for c in cfgs], cfgs)
+    torch_opts = [torch.optim.Adam(s.parameters(), lr=c.lr, betas=(c.adamBeta1, c.adamBeta2)) if c.optimD == "adam"
+                  else torch.optim.SGD(s.parameters(), lr=c.lr, momentum=c.sgdMomentum) for s, c in zip(singles, cfgs)]
+    for _ in range(4):
+        x = torch.randn(3, 8, 6)
+        opt.zero_grad()
+        net(x).pow(2).sum().backward()
+        opt.step()
+        for k, (s, o) in enumerate(zip(singles, torch_opts)):
+            o.zero_grad()
+            s(x[k]).pow(2).sum().backward()
+            o.step()
+    for p, *qs in zip(net.parameters(), *(s.parameters() for s in singles)):
+        for k, q in enumerate(qs):
+            assert torch.equal(p[k], q), f"member {k}"
+
+
+def test_freezing_a_member_stops_its_updates_and_leaves_the_others():
+    torch.manual_seed(0)
+    cfgs = [TrainConfig(optimD="adam"), TrainConfig(optimD="adam")]
+    net = StackedLinear(2, 3, 3)
+    nn.init.normal_(net.weight)
+    opt = PackOptimizer(net, ["adam", "adam"], cfgs)
+    opt.freeze([0])
+    with torch.no_grad():
+        net.weight[0] = math.nan            # even a NaN in the frozen member's slice ...
+    before = net.weight.detach().clone()
+    opt.zero_grad()
+    net(torch.randn(2, 4, 3)).sum().backward()
+    opt.step()
+    assert torch.isnan(net.weight[0]).all()                     # ... stays there
+    assert torch.isfinite(net.weight[1]).all() and not torch.equal(net.weight[1], before[1])
+    assert opt.finite().tolist() == [False, True]
+
+
+def test_score_pack_equals_scorer_score(data, scorer):
+    from harness.packed import build_pack
+    cfgs = [TrainConfig(family="gan", **TINY), TrainConfig(family="gan", seed=1, **TINY)]
+    G, _ = build_pack(cfgs, torch.device("cpu"), "reference")
+    seed_of = torch.tensor([0, 1])
+
+    def gens():
+        return [torch.Generator().manual_seed(s) for s in (7, 8)]
+    scores = score_pack(scorer, generate_pack(G, 2500, 100, gens(), seed_of, torch.device("cpu")), [0, 1], fid=True)
+    images = torch.cat(list(generate_pack(G, 2500, 100, gens(), seed_of, torch.device("cpu"))), 1)
+    for k in (0, 1):
+        assert scores[k].to_dict() == pytest.approx(scorer.score(images[k]).to_dict())
+    assert G.training
+
+
+def test_member_order_makes_equal_settings_neighbours():
+    cfgs = [TrainConfig(optimD=d, optimG=g, lr=lr) for lr in (0.01, 0.001) for d in ("adam", "sgd") for g in ("sgd", "adam")]
+    order = member_order(cfgs)
+    d_keys = [(cfgs[k].optimD, cfgs[k].lr) for k in order]
+    assert len([i for i in range(1, 8) if d_keys[i] != d_keys[i - 1]]) == 3   # 4 blocks for D
+    assert sorted(order) == list(range(8))
+
+
+def test_configs_of_different_shapes_are_refused(data, scorer):
+    with pytest.raises(ValueError, match="shape_key"):
+        train_pack([TrainConfig(**TINY), TrainConfig(**dict(TINY, sizeG=32))], data, scorer, None, "cpu")
+
+
+def test_sweep_packs_mix_seeds_and_optimizers_of_one_shape():
+    cfgs = [TrainConfig(seed=s, optimD=d) for s in (0, 1) for d in ("adam", "sgd")] + [TrainConfig(sizeG=32)]
+    packs = make_packs(cfgs, 8)
+    assert [len(p) for p in packs] == [4, 1]
+
+
+# --- accelerator choices, checked on CPU --------------------------------------------------------
+
+def test_bf16_autocast_only_on_cuda_and_only_when_asked():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert autocast_dtype(cpu, True) is None
+    assert autocast_dtype(cuda, False) is None
+    assert autocast_dtype(cuda, True, bf16_supported=True) is torch.bfloat16
+    assert autocast_dtype(cuda, True, bf16_supported=False) is None
+
+
+def test_dropout_masks_equal_the_reference_on_cpu_and_come_from_one_draw_elsewhere():
+    assert dropout_masks_for(torch.device("cpu")) == "reference"
+    assert dropout_masks_for(torch.device("cuda")) == "pack"
+
+
+def test_asking_for_bf16_on_cpu_changes_nothing(data, scorer):
+    cfg = TrainConfig(family="ebgan", **dict(TINY, epochs=0.5))
+    a = train_pack([cfg], data, scorer, None, "cpu", record_losses=True, bf16=True)[0]
+    b = train_pack([cfg], data, scorer, None, "cpu", record_losses=True)[0]
+    assert a.lossHistory == b.lossHistory
