@@ -18,7 +18,7 @@ from harness.metrics import Scorer
 from harness.packed import (PackOptimizer, StackedBatchNorm, StackedLinear, autocast_dtype, dropout_masks_for,
                             generate_pack, member_order, score_pack, train_pack)
 from harness.sweep import make_packs
-from harness.train import total_steps, train
+from harness.train import steps_per_epoch, total_steps, train
 
 # 1280 images / 64 = 20 steps per epoch, 3 epochs = 60 steps; BN in G and D (3 layers each)
 TINY = dict(nLayerG=3, nLayerD=3, sizeG=64, sizeD=32, trainImages=1280, epochs=3,
@@ -280,3 +280,18 @@ def test_asking_for_bf16_on_cpu_changes_nothing(data, scorer):
     a = train_pack([cfg], data, scorer, None, "cpu", record_losses=True, bf16=True)[0]
     b = train_pack([cfg], data, scorer, None, "cpu", record_losses=True)[0]
     assert a.lossHistory == b.lossHistory
+
+
+# --- the benchmark's arithmetic -------------------------------------------------------------------
+
+def test_bench_packs_mix_optimizers_and_the_difference_method_cancels_first_steps():
+    from harness.bench import interpolate, seconds_per_step, table1_gan_configs
+    cfgs = table1_gan_configs("small", 10)
+    assert len(cfgs) == 24 and len({c.settings_id for c in cfgs}) == 24 and len({c.shape_key() for c in cfgs}) == 1
+    for K in (2, 8, 24):
+        kinds = [k for c in cfgs[:K] for k in (c.optimD, c.optimG)]
+        assert kinds.count("adam") == kinds.count("sgd")
+    assert total_steps(cfgs[0]) == 10 < steps_per_epoch(cfgs[0])   # no epoch end inside the timed steps
+    # a trainer whose first step costs 5 s and every other 0.1 s: 0.1 s per step
+    assert seconds_per_step(lambda n: n / (5 + 0.1 * (n - 1)), 9, 2) == pytest.approx(0.1)
+    assert interpolate(1.5, [1, 2, 4], [10, 20, 40]) == 15 and interpolate(9, [1, 2, 4], [10, 20, 40]) == 40
