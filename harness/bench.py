@@ -174,8 +174,9 @@ def interpolate(x: float, xs: list[float], ys: list[float]) -> float:
     return ys[-1]
 
 
-def project_table1(sec_per_model_step: dict[str, dict[int, float]], pack: int) -> float | None:
-    """Seconds for the whole Table 1 grid on one worker at pack size `pack` (None if not measured)."""
+def project_table1(sec_per_model_step: dict[str, dict[int, float]], pack) -> float | None:
+    """Seconds for the whole Table 1 grid on one worker at pack size `pack` (a number, or one
+    per config: `pack(config)`); None if a needed rate was not measured."""
     from harness.grid import load_grid
     from pathlib import Path
 
@@ -184,7 +185,7 @@ def project_table1(sec_per_model_step: dict[str, dict[int, float]], pack: int) -
     steps = TABLE1["epochs"] * TABLE1["steps_per_epoch"]
     total = 0.0
     for cfg in grid.configs:
-        k = min(pack, 2 if cfg.family == "ebgan" else 24)
+        k = min(pack(cfg) if callable(pack) else pack, 2 if cfg.family == "ebgan" else 24)
         pts = [(math.log(step_cost(table1_gan_configs(a, 1)[0])), sec_per_model_step[a].get(k)) for a in archs]
         if any(t is None for _, t in pts):
             return None
@@ -270,14 +271,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nTable 1 grid ({TABLE1['runs']} runs x {TABLE1['epochs']} epochs x {TABLE1['steps_per_epoch']} steps) "
           f"at the measured rates, interpolated by step cost between the measured archs:")
-    for K in [1] + sizes:
+    from harness.sweep import cpu_pack_size
+    for K in [1] + sizes + [cpu_pack_size]:
         total = project_table1(sec, K) if len(sec) == len(archs) else None
-        what = "reference trainer" if K == 1 else f"packs of {K} (EBGAN: packs of {min(K, 2)})"
+        what = ("reference trainer" if K == 1 else f"packs of {K} (EBGAN: packs of {min(K, 2)})" if isinstance(K, int)
+                else "the sweep's CPU default (8; 2 > 16M weights)")
         if total is None:
             print(f"  {what:<36} n/a (not measured)")
             continue
         line = f"  {what:<36} one core {total / 3600:>7.0f} h = {total / 86400:5.1f} days"
-        f = factors.get(K) or factors.get(1 if K == 1 else max(sizes))
+        f = factors.get(K) or factors.get(1 if K == 1 else max(sizes)) if factors else None
         if f:
             line += f";  2 concurrent trials: {total / f / 86400:5.1f} days"
         print(line)

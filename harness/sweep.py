@@ -21,6 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from classifiers.convnet import ClassifierError, load_classifier
 from harness.config import TrainConfig
@@ -30,22 +31,31 @@ from harness.atomic import write_atomic
 from harness.results import ResultsError, ResultsTable
 
 FAIL_ENV = "HARNESS_INJECT_FAILURE"  # test hook: a config id whose trial raises (to test retries/errors)
-# Default --pack-size (configs of one shape trained together, harness.packed). CPU: 8, from
-# `python -m harness.bench` on a 2-core CPU, 1 thread per trial: packs of 8 made 1.11x (G2x400 D2x128),
-# 1.19x (G3x1600 D3x512) and 1.38x (G5x3200 D5x1024) the reference trainer's model-steps/s, packs of
-# 24 barely more (1.15x, 1.17x), and the widest G/D needs ~5 GB at 8 but >20 GB at 24.
-CPU_PACK_SIZE = 8
-GPU_PACK_SIZE = 24
+GPU_PACK_SIZE = 24  # default --pack-size with GPUs
+
+
+def cpu_pack_size(cfg: TrainConfig) -> int:
+    """Default --pack-size on CPU, per architecture, from `python -m harness.bench` (2-core CPU,
+    1 thread per trial, two runs; model-steps/s over the reference trainer's):
+        G2x400 D2x128   (0.6M weights): packs of 2 0.83-0.92x, 8 1.05-1.11x, 24 1.10-1.15x
+        G3x1600 D3x512  (5.2M):         packs of 2 1.07-1.21x, 8 1.19-1.23x, 24 1.17-1.20x
+        G5x3200 D5x1024 (38M):          packs of 2 1.44-1.45x, 8 1.25-1.38x (5 GB), 24 needs >20 GB
+    so packs of 8, and 2 for models of more than 16M weights (G's and D's Linear layers)."""
+    g = cfg.nz * cfg.sizeG + (cfg.nLayerG - 2) * cfg.sizeG ** 2 + cfg.sizeG * 1024
+    d = 1024 * cfg.sizeD + (cfg.nLayerD - 2) * cfg.sizeD ** 2 + cfg.sizeD * (1024 if cfg.family == "ebgan" else 1)
+    return 2 if g + d > 16_000_000 else 8
 
 
 # --- planning (no Ray needed) ---------------------------------------------------------------
 
-def make_packs(configs: list[TrainConfig], pack_size: int) -> list[list[TrainConfig]]:
-    """Group configs of identical tensor shapes, at most `pack_size` per pack, in grid order."""
+def make_packs(configs: list[TrainConfig], pack_size: int | Callable[[TrainConfig], int]) -> list[list[TrainConfig]]:
+    """Group configs of identical tensor shapes, at most `pack_size` per pack (a number, or one per
+    shape: `pack_size(config)`), in grid order. Seeds and optimizers may mix in a pack."""
     groups: dict[tuple, list[TrainConfig]] = {}
     for cfg in configs:
         groups.setdefault(cfg.shape_key(), []).append(cfg)
-    return [g[i:i + pack_size] for g in groups.values() for i in range(0, len(g), pack_size)]
+    sizes = {key: pack_size(g[0]) if callable(pack_size) else pack_size for key, g in groups.items()}
+    return [g[i:i + sizes[key]] for key, g in groups.items() for i in range(0, len(g), sizes[key])]
 
 
 def pending_configs(grid: Grid, done: set[str], limit: int | None) -> list[TrainConfig]:
@@ -217,13 +227,13 @@ def run_sweep(grid: Grid, args: argparse.Namespace) -> int:
     ray_start = time.monotonic() - t0
     gpus_available = ray.cluster_resources().get("GPU", 0)
     gpus = args.gpus_per_trial if args.gpus_per_trial is not None else (0.25 if gpus_available else 0)
-    pack_size = args.pack_size if args.pack_size else (GPU_PACK_SIZE if gpus else CPU_PACK_SIZE)
+    pack_size = args.pack_size or (GPU_PACK_SIZE if gpus else cpu_pack_size)
     fail_id = os.environ.get(FAIL_ENV)
     # the injected failure is one config's: it trains alone, so that its pack-mates do not fail with it
     packs = make_packs([c for c in todo if c.config_id != fail_id], pack_size) + [[c] for c in todo if c.config_id == fail_id]
     print(f"Ray started in {ray_start:.1f}s ({'cluster ' + address if address else 'embedded, local'}; "
           f"{ray.cluster_resources().get('CPU', 0):g} CPUs, {gpus_available:g} GPUs). "
-          f"{len(todo)} configs to run in {len(packs)} trials (pack size <= {pack_size}), "
+          f"{len(todo)} configs to run in {len(packs)} trials (pack size <= {max(map(len, packs))}), "
           f"{args.cpus_per_trial} CPU and {gpus:g} GPU each; {len(done)} already done.", flush=True)
 
     base = {"data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else os.environ.get("HARNESS_DATA_DIR"),
@@ -271,8 +281,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--gpus-per-trial", type=float, help="GPU fraction per trial (default 0.25 where GPUs exist, else 0)")
     p.add_argument("--cpus-per-trial", type=float, default=1, help="CPUs per trial (default 1)")
     p.add_argument("--max-concurrent", type=int, default=0, help="at most N trials at once (default: as resources allow)")
-    p.add_argument("--pack-size", type=int, default=0, help=f"configs of one shape trained together per trial "
-                   f"(default {CPU_PACK_SIZE} on CPU, {GPU_PACK_SIZE} with GPUs; 1 = the reference trainer)")
+    p.add_argument("--pack-size", type=int, default=0, help=f"configs of one shape trained together per trial (default on CPU: "
+                   f"8, 2 for models of >16M weights; {GPU_PACK_SIZE} with GPUs; 1 = the reference trainer)")
     p.add_argument("--limit", type=int, help="run at most N not-yet-done configs")
     p.add_argument("--retries", type=int, default=1, help="retries of a failing trial before its rows are 'error'")
     p.add_argument("--storage", help="Ray Tune's experiment folder (default RESULTS/<grid>/ray; shared on a multi-node cluster)")

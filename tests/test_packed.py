@@ -17,7 +17,7 @@ from harness.data import gan_training_set
 from harness.metrics import Scorer
 from harness.packed import (PackOptimizer, StackedBatchNorm, StackedLinear, autocast_dtype, dropout_masks_for,
                             generate_pack, member_order, score_pack, train_pack)
-from harness.sweep import make_packs
+from harness.sweep import cpu_pack_size, make_packs
 from harness.train import steps_per_epoch, total_steps, train
 
 # 1280 images / 64 = 20 steps per epoch, 3 epochs = 60 steps; BN in G and D (3 layers each)
@@ -258,6 +258,14 @@ def test_sweep_packs_mix_seeds_and_optimizers_of_one_shape():
     cfgs = [TrainConfig(seed=s, optimD=d) for s in (0, 1) for d in ("adam", "sgd")] + [TrainConfig(sizeG=32)]
     packs = make_packs(cfgs, 8)
     assert [len(p) for p in packs] == [4, 1]
+
+
+def test_sweep_cpu_default_packs_8_and_2_for_the_widest_models():
+    small, wide = TrainConfig(nLayerG=5, sizeG=1600, nLayerD=5, sizeD=1024), TrainConfig(nLayerG=4, sizeG=3200)
+    assert cpu_pack_size(small) == 8 and cpu_pack_size(wide) == 2
+    cfgs = [replace(c, lr=lr) for c in (small, wide) for lr in (0.1, 0.01, 0.001, 0.0001)] * 3
+    cfgs = [replace(c, seed=i) for i, c in enumerate(cfgs)]
+    assert sorted(len(p) for p in make_packs(cfgs, cpu_pack_size)) == [2] * 6 + [4, 8]
 
 
 # --- accelerator choices, checked on CPU --------------------------------------------------------
