@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     for K in [1] + sizes + [cpu_pack_size]:
         total = project_table1(sec, K) if len(sec) == len(archs) else None
         what = ("reference trainer" if K == 1 else f"packs of {K} (EBGAN: packs of {min(K, 2)})" if isinstance(K, int)
-                else "the sweep's CPU default (8; 2 > 16M weights)")
+                else "CPU default (8; 2 if >16M weights)")
         if total is None:
             print(f"  {what:<36} n/a (not measured)")
             continue

@@ -42,7 +42,8 @@ a NaN in one member cannot reach another, even before it is frozen.
 Speed on a CPU (`python -m harness.bench`): a batched matmul runs at the FLOP rate of K plain
 ones and the matmuls are ~70% of a reference step, so packing can only save the rest; it does
 (no per-step gradient or Adam buffers to allocate and fault in, a few foreach ops per step):
-~1.1x the reference's model-steps/s at the smallest Table 1 widths, ~1.4x at the largest.
+~1.0x the reference's model-steps/s at the smallest Table 1 widths, 1.2x in the middle and
+1.2-1.45x at the largest. Packing pays most where per-op overhead dominates: tiny models, GPUs.
 
 On a GPU: everything lives on the training device (stacks, data, generators), the optimizer
 is a few foreach kernels per step for the whole pack, and the host syncs once per epoch; the

@@ -36,10 +36,10 @@ GPU_PACK_SIZE = 24  # default --pack-size with GPUs
 
 def cpu_pack_size(cfg: TrainConfig) -> int:
     """Default --pack-size on CPU, per architecture, from `python -m harness.bench` (2-core CPU,
-    1 thread per trial, two runs; model-steps/s over the reference trainer's):
-        G2x400 D2x128   (0.6M weights): packs of 2 0.83-0.92x, 8 1.05-1.11x, 24 1.10-1.15x
-        G3x1600 D3x512  (5.2M):         packs of 2 1.07-1.21x, 8 1.19-1.23x, 24 1.17-1.20x
-        G5x3200 D5x1024 (38M):          packs of 2 1.44-1.45x, 8 1.25-1.38x (5 GB), 24 needs >20 GB
+    1 thread per trial, three runs; model-steps/s over the reference trainer's):
+        G2x400 D2x128   (0.6M weights): packs of 2 0.83-0.92x, 8 0.96-1.11x, 24 0.99-1.15x
+        G3x1600 D3x512  (5.2M):         packs of 2 1.07-1.21x, 8 1.17-1.23x, 24 1.17-1.20x
+        G5x3200 D5x1024 (38M):          packs of 2 1.44-1.45x, 8 1.20-1.38x (5 GB), 24 needs >20 GB
     so packs of 8, and 2 for models of more than 16M weights (G's and D's Linear layers)."""
     g = cfg.nz * cfg.sizeG + (cfg.nLayerG - 2) * cfg.sizeG ** 2 + cfg.sizeG * 1024
     d = 1024 * cfg.sizeD + (cfg.nLayerD - 2) * cfg.sizeD ** 2 + cfg.sizeD * (1024 if cfg.family == "ebgan" else 1)
