@@ -49,7 +49,7 @@ ARCHS = {"small": (2, 2, 400, 128), "middle": (3, 3, 1600, 512), "large": (5, 5,
 COMBOS = [("adam", "adam"), ("sgd", "sgd"), ("adam", "sgd"), ("sgd", "adam")]
 TABLE1 = dict(runs=6656, epochs=25, steps_per_epoch=937)
 # timed steps per run (full, quick) and repeats, per architecture
-STEPS = {"small": ((60, 30), 3), "middle": ((8, 5), 2), "large": ((4, 3), 1)}
+STEPS = {"small": ((60, 30), 3), "middle": ((8, 4), 2), "large": ((4, 2), 1)}
 
 
 class NullScorer:
