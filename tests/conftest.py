@@ -5,6 +5,10 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Tiny models: one thread is fastest, and immune to a busy second core (the trials do the same).
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 
