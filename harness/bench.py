@@ -43,7 +43,8 @@ import torch
 
 from harness.config import TrainConfig
 from harness.metrics import Scores
-from harness.models import IMAGE_DIM
+from harness.models import IMAGE_DIM, linear_weights
+from harness.packed import pack_memory
 
 ARCHS = {"small": (2, 2, 400, 128), "middle": (3, 3, 1600, 512), "large": (5, 5, 3200, 1024)}
 COMBOS = [("adam", "adam"), ("sgd", "sgd"), ("adam", "sgd"), ("sgd", "adam")]
@@ -78,16 +79,8 @@ def table1_gan_configs(arch: str, steps: int, batch: int = 64) -> list[TrainConf
             for lr in (0.01, 0.001, 0.0001) for dropout in (False, True) for d, g in COMBOS]
 
 
-def matmul_weights(cfg: TrainConfig) -> tuple[int, int]:
-    """(P_G, P_D): weights of G's and D's Linear layers."""
-    g = cfg.nz * cfg.sizeG + (cfg.nLayerG - 2) * cfg.sizeG ** 2 + cfg.sizeG * IMAGE_DIM
-    out = 1 if cfg.family == "gan" else IMAGE_DIM
-    d = IMAGE_DIM * cfg.sizeD + (cfg.nLayerD - 2) * cfg.sizeD ** 2 + cfg.sizeD * out
-    return g, d
-
-
 def step_cost(cfg: TrainConfig) -> float:
-    g, d = matmul_weights(cfg)
+    g, d = linear_weights(cfg)
     return 3 * g + 7 * d
 
 
@@ -156,10 +149,7 @@ def mem_available() -> int:
 
 
 def pack_memory_estimate(arch: str, K: int) -> int:
-    """Bytes: weights, gradients, Adam m/v/denominator, one member's reference modules, activations."""
-    cfg = table1_gan_configs(arch, 1)[0]
-    params = sum(matmul_weights(cfg))
-    return int(K * params * 4 * 6 + 64 * K * (cfg.sizeG * cfg.nLayerG + IMAGE_DIM * 6) * 4 * 4)
+    return pack_memory(table1_gan_configs(arch, 1)[0], K)
 
 
 # --- projection -----------------------------------------------------------------------------

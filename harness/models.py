@@ -91,6 +91,14 @@ class AutoEncoderD(nn.Module):
         return self.decoder(code), code
 
 
+def linear_weights(cfg: TrainConfig) -> tuple[int, int]:
+    """(G's, D's) weights of their Linear layers (biases and batch norm left out), without building them."""
+    g = cfg.nz * cfg.sizeG + (cfg.nLayerG - 2) * cfg.sizeG ** 2 + cfg.sizeG * IMAGE_DIM
+    d_out = IMAGE_DIM if cfg.family == "ebgan" else 1
+    d = IMAGE_DIM * cfg.sizeD + (cfg.nLayerD - 2) * cfg.sizeD ** 2 + cfg.sizeD * d_out
+    return g, d
+
+
 def build_models(cfg: TrainConfig) -> tuple[Generator, nn.Module]:
     """G and D for one config (call after seeding: the seed fixes the initialization)."""
     dropout = cfg.dropoutRate if cfg.dropoutD else 0.0

@@ -71,7 +71,7 @@ from harness import losses
 from harness.config import TrainConfig
 from harness.metrics import (Scorer, Scores, feature_stats, frechet_distance, inception_score,
                              modified_inception_score)
-from harness.models import IMAGE_DIM, build_models
+from harness.models import IMAGE_DIM, build_models, linear_weights
 from harness.train import (SAMPLE_GRID_SEED, SCORE_SEED_OFFSET, TrainResult, pick_device, save_sample_grid,
                            steps_per_epoch, total_steps)
 
@@ -582,3 +582,10 @@ def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, s
             samplesPath=str(Path(samples_dir) / f"{cfg.config_id}.png") if ok and samples_dir is not None else None,
             lossHistory=[tuple(x) for x in hist[k][: int(steps_list[k])]], **score_fields)
     return results  # type: ignore[return-value]
+
+
+def pack_memory(cfg: TrainConfig, K: int, batch: int = 64) -> int:
+    """Bytes a pack of K members of cfg's shape needs: weights, gradients, Adam's m/v/denominator
+    and one member's reference modules (6 x 4 bytes per weight), plus activations."""
+    params = sum(linear_weights(cfg))
+    return int(K * params * 4 * 6 + batch * K * (cfg.sizeG * cfg.nLayerG + IMAGE_DIM * 6) * 4 * 4)

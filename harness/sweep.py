@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import sys
 import tempfile
@@ -25,6 +26,8 @@ from typing import Callable
 
 from classifiers.convnet import ClassifierError, load_classifier
 from harness.config import TrainConfig
+from harness.models import linear_weights
+from harness.packed import pack_memory
 from harness.data import DataError, resolve_data_dir
 from harness.grid import Grid, GridError, load_grid
 from harness.atomic import write_atomic
@@ -41,9 +44,21 @@ def cpu_pack_size(cfg: TrainConfig) -> int:
         G3x1600 D3x512  (5.2M):         packs of 2 1.07-1.21x, 8 1.17-1.23x, 24 1.17-1.20x
         G5x3200 D5x1024 (38M):          packs of 2 1.44-1.45x, 8 1.20-1.38x (5 GB), 24 needs >20 GB
     so packs of 8, and 2 for models of more than 16M weights (G's and D's Linear layers)."""
-    g = cfg.nz * cfg.sizeG + (cfg.nLayerG - 2) * cfg.sizeG ** 2 + cfg.sizeG * 1024
-    d = 1024 * cfg.sizeD + (cfg.nLayerD - 2) * cfg.sizeD ** 2 + cfg.sizeD * (1024 if cfg.family == "ebgan" else 1)
-    return 2 if g + d > 16_000_000 else 8
+    return 2 if sum(linear_weights(cfg)) > 16_000_000 else 8
+
+
+TRIAL_OVERHEAD_BYTES = 1 << 30  # the data set, the classifier, scoring, the Python process
+
+
+def trial_resources(pack: list[TrainConfig], cpus: float, gpus: float, gpu_memory: float | None) -> dict:
+    """Ray resources of one trial, sized to its pack: CPUs as asked, host memory for the pack on
+    CPU; on a GPU at least the fraction of the card the pack's memory needs (in 1/8 steps)."""
+    need = pack_memory(pack[0], len(pack)) + TRIAL_OVERHEAD_BYTES
+    if gpus > 0:
+        if gpu_memory:
+            gpus = min(1.0, max(gpus, math.ceil(8 * need / gpu_memory) / 8))
+        return {"cpu": cpus, "gpu": gpus}
+    return {"cpu": cpus, "gpu": 0, "memory": need}
 
 
 # --- planning (no Ray needed) ---------------------------------------------------------------
@@ -199,6 +214,8 @@ def make_callback(grid: Grid, table: ResultsTable, configs: dict[str, TrainConfi
 
 
 def run_sweep(grid: Grid, args: argparse.Namespace) -> int:
+    import torch
+
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic status table, with our columns
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the results table is the log
     import ray
@@ -243,7 +260,9 @@ def run_sweep(grid: Grid, args: argparse.Namespace) -> int:
               "fail": fail_id if any(c.config_id == fail_id for c in pack) else None} for pack in packs]
 
     progress = Progress(total=len(grid.configs), already=len(done), started=time.monotonic())
-    trainable = tune.with_resources(run_pack_trial, {"cpu": args.cpus_per_trial, "gpu": gpus})
+    gpu_memory = torch.cuda.get_device_properties(0).total_memory if gpus and torch.cuda.is_available() else None
+    trainable = tune.with_resources(run_pack_trial, lambda config: trial_resources(
+        [TrainConfig.from_dict(d) for d in config["spec"]["configs"]], args.cpus_per_trial, gpus, gpu_memory))
     storage = Path(args.storage).resolve() if args.storage else folder / "ray"
     tuner = tune.Tuner(
         trainable,

@@ -111,3 +111,20 @@ def test_kill_resume_limit_and_injected_failure(tmp_path, data_dir):
         assert col in final.columns
     assert all((tmp_path / "smoke" / p).is_file() for p in final["samplesPath"])
     assert "4 done, 0 to run" in sweep(*common, "--dry-run").stdout
+
+
+def test_trial_resources_are_sized_to_the_pack():
+    from harness.config import TrainConfig
+    from harness.sweep import trial_resources
+
+    small = [TrainConfig(nLayerG=2, nLayerD=2, sizeG=400, sizeD=128)] * 8
+    large = [TrainConfig(nLayerG=5, nLayerD=5, sizeG=3200, sizeD=1024)]
+    # CPU: host memory grows with the pack's size and width; the CPUs are as asked
+    r_small, r_large = trial_resources(small, 1, 0, None), trial_resources(large * 2, 1, 0, None)
+    assert r_small["cpu"] == 1 and r_small["gpu"] == 0
+    assert r_small["memory"] < r_large["memory"] < trial_resources(large * 8, 1, 0, None)["memory"]
+    # GPU: small packs share a card at the asked fraction; a pack too big for that takes more
+    assert trial_resources(small, 1, 0.25, 80e9) == {"cpu": 1, "gpu": 0.25}
+    big = trial_resources(large * 24, 1, 0.25, 80e9)["gpu"]
+    assert 0.25 < big <= 1 and (big * 8).is_integer()
+    assert trial_resources(large * 24, 1, 0.25, None)["gpu"] == 0.25  # card size unknown: as asked
