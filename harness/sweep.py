@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import math
 import os
 import sys
@@ -218,6 +219,8 @@ def run_sweep(grid: Grid, args: argparse.Namespace) -> int:
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic status table, with our columns
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the results table is the log
+    # ...so Tune finds no per-trial result files at the end: that is expected, not worth a warning
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     import ray
     from ray import tune
 
