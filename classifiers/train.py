@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import io
 import json
-import os
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from classifiers.convnet import ARCHITECTURE, DEFAULT_WEIGHTS, ConvNet, predict_logits, sha256_file
+from harness.atomic import write_atomic
 from harness.data import DataError, load_mnist, to_tensor32
 
 
@@ -54,20 +54,6 @@ def train(model: ConvNet, x: torch.Tensor, y: torch.Tensor, epochs: int, batch_s
             optimizer.step()
             schedule.step()
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call `write(file_object)` on a temp file next to `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -108,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     accuracy = correct / len(test_set.labels)
 
     out: Path = args.out
-    atomic_write(out, lambda f: torch.save(model.state_dict(), f))
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    write_atomic(out, buf.getvalue())
     card = {
         "test_accuracy": accuracy,
         "sha256": sha256_file(out),
@@ -123,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         "trained_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
     }
-    atomic_write(out.with_suffix(".json"), lambda f: f.write((json.dumps(card, indent=2) + "\n").encode()))
+    write_atomic(out.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
     print(f"test accuracy: {accuracy:.2%} ({correct}/{len(test_set.labels)}) in {minutes:.1f} min; "
           f"wrote {out} and {out.with_suffix('.json')}")
     return 0

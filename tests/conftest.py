@@ -23,3 +23,17 @@ def data_dir() -> Path:
     if not (folder / "train-images-idx3-ubyte.gz").exists() and not (folder / "train-images-idx3-ubyte").exists():
         pytest.fail(f"real MNIST not found in {folder}: set HARNESS_DATA_DIR")
     return folder
+
+
+@pytest.fixture(scope="session")
+def data(data_dir) -> torch.Tensor:
+    """The first 1280 training images as the trainers take them: [1280, 1024] in [-1, 1]."""
+    from harness.data import gan_training_set
+    return gan_training_set(data_dir, 1280, "cpu")
+
+
+@pytest.fixture(scope="session")
+def scorer(data_dir):
+    """The committed ConvNet's scorer."""
+    from harness.metrics import Scorer
+    return Scorer(None, data_dir)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from harness.data import load_mnist, to_tensor32
-from harness.metrics import Scorer, frechet_distance, inception_score, modified_inception_score
+from harness.metrics import frechet_distance, inception_score, modified_inception_score
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,11 +28,6 @@ def test_frechet_distance_of_shifted_gaussians():
     mu, cov = np.zeros(3), np.eye(3)
     assert frechet_distance(mu, cov, mu, cov) == pytest.approx(0, abs=1e-9)
     assert frechet_distance(mu, cov, mu + 2, 4 * cov) == pytest.approx(12 + 3 * (1 + 4 - 4), rel=1e-6)
-
-
-@pytest.fixture(scope="module")
-def scorer(data_dir):
-    return Scorer(None, data_dir)
 
 
 @pytest.fixture(scope="module")

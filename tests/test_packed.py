@@ -11,10 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from classifiers.convnet import DEFAULT_WEIGHTS, ConvNet
 from harness.config import TrainConfig
-from harness.data import gan_training_set
-from harness.metrics import Scorer
 from harness.packed import (PackOptimizer, StackedBatchNorm, StackedLinear, autocast_dtype, dropout_masks_for,
                             generate_pack, member_order, score_pack, train_pack)
 from harness.sweep import cpu_pack_size, make_packs
@@ -37,34 +34,6 @@ EBGAN_PACK = [  # EBGAN and EBGAN-PT, Adam and SGD, two learning rates, two seed
     TrainConfig(family="ebgan", optimD="sgd", optimG="adam", lr=0.01, wPT=0.1, seed=3, **TINY),
 ]
 HUGE_LR = TrainConfig(family="gan", optimD="sgd", optimG="sgd", lr=1e6, **TINY)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread, as a sweep trial runs (and as fast as it gets on a shared 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def data(data_dir):
-    return gan_training_set(data_dir, 1280, "cpu")
-
-
-@pytest.fixture(scope="module")
-def scorer(data_dir, tmp_path_factory):
-    """The committed ConvNet; until it is committed, a random one with a sharpened head."""
-    if DEFAULT_WEIGHTS.is_file():
-        return Scorer(None, data_dir)
-    torch.manual_seed(0)
-    net = ConvNet()
-    with torch.no_grad():
-        net.head.weight.mul_(50)
-    path = tmp_path_factory.mktemp("classifier") / "random_convnet.pt"
-    torch.save(net.state_dict(), path)
-    return Scorer(path, data_dir)
 
 
 @pytest.fixture(scope="module")

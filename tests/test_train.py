@@ -5,21 +5,9 @@ import pytest
 import torch
 
 from harness.config import TrainConfig
-from harness.data import gan_training_set
-from harness.metrics import Scorer
 from harness.train import total_steps, train
 
 TINY = dict(sizeG=64, sizeD=32, trainImages=1280, epochs=2, scoreSamples=500, epochScoreSamples=200)
-
-
-@pytest.fixture(scope="module")
-def data(data_dir):
-    return gan_training_set(data_dir, 1280, "cpu")
-
-
-@pytest.fixture(scope="module")
-def scorer(data_dir):
-    return Scorer(None, data_dir)
 
 
 @pytest.mark.parametrize("cfg", [
