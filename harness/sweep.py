@@ -208,7 +208,7 @@ def make_callback(grid: Grid, table: ResultsTable, configs: dict[str, TrainConfi
             if trial.error_file and Path(trial.error_file).exists():
                 lines = [l for l in Path(trial.error_file).read_text().strip().splitlines() if l.strip()]
                 message = lines[-1] if lines else message
-            ids = [d["config_id"] for d in trial.config["spec"]["ids"]]
+            ids = [TrainConfig.from_dict(d).config_id for d in trial.config["spec"]["configs"]]
             self._write([(configs[i], error_result(message[:500])) for i in ids])
 
     return WriteRows()
@@ -259,7 +259,7 @@ def run_sweep(grid: Grid, args: argparse.Namespace) -> int:
     base = {"data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else os.environ.get("HARNESS_DATA_DIR"),
             "classifier": str(Path(args.classifier).resolve()) if args.classifier else None,
             "cpus": args.cpus_per_trial, "gpus": gpus}
-    specs = [{**base, "label": pack_label(pack), "configs": [c.to_dict() for c in pack], "ids": [{"config_id": c.config_id} for c in pack],
+    specs = [{**base, "label": pack_label(pack), "configs": [c.to_dict() for c in pack],
               "fail": fail_id if any(c.config_id == fail_id for c in pack) else None} for pack in packs]
 
     progress = Progress(total=len(grid.configs), already=len(done), started=time.monotonic())
