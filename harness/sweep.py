@@ -147,7 +147,7 @@ def run_pack(spec: dict) -> None:
             results = train_pack(configs, data, scorer, Path(tmp), device)
         rows = []
         for cfg, res in zip(configs, results):
-            row = res.to_row()
+            row = {**res.to_row(), "packSize": len(configs)}  # what the row's timings mean
             png = Path(row.pop("samplesPath")).read_bytes() if row["samplesPath"] else None
             rows.append({"configId": cfg.config_id, "result": row, "png": png})
     ok = [r["result"]["Iprime"] for r in rows if r["result"]["status"] == "ok"]
