@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -214,9 +215,23 @@ def make_callback(grid: Grid, table: ResultsTable, configs: dict[str, TrainConfi
     return WriteRows()
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT nobody listens on (ray.init would retry for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "auto", "ray://...": left to Ray
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConnectionError(f"nothing answers at {host}:{port}: {e}") from None
+
+
 def run_sweep(grid: Grid, args: argparse.Namespace) -> int:
     import torch
 
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    if address and "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").exists():
+        os.environ["RAY_AUTH_MODE"] = "token"  # `ray start`'s default, and its token is here (read at import)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic status table, with our columns
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the results table is the log
     # ...so Tune finds no per-trial result files at the end: that is expected, not worth a warning
@@ -238,10 +253,16 @@ def run_sweep(grid: Grid, args: argparse.Namespace) -> int:
         print(f"{grid.name}: all {len(grid.configs)} configs are done ({folder / 'trials.parquet'})")
         return 0
 
-    address = args.address or os.environ.get("RAY_ADDRESS")
     t0 = time.monotonic()
     if address:
-        ray.init(address=address, log_to_driver=False)
+        try:
+            check_reachable(address)
+            ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, RuntimeError) as e:
+            print(f"error: cannot connect to the Ray cluster at {address} ({str(e).splitlines()[0][:200]}); "
+                  f"check the address (ray status on the head), and for token authentication put the "
+                  f"cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN", file=sys.stderr)
+            return 2
     else:
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
     ray_start = time.monotonic() - t0

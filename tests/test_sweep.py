@@ -1,6 +1,7 @@
 """The sweep: dry-run counts, bad input, and real Ray Tune runs (resume, kill, injected failure)."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -128,3 +129,32 @@ def test_trial_resources_are_sized_to_the_pack():
     big = trial_resources(large * 24, 1, 0.25, 80e9)["gpu"]
     assert 0.25 < big <= 1 and (big * 8).is_integer()
     assert trial_resources(large * 24, 1, 0.25, None)["gpu"] == 0.25  # card size unknown: as asked
+
+
+def test_unreachable_cluster_is_one_line_and_exit_2(tmp_path, data_dir):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = sweep("grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir, "--address", f"127.0.0.1:{port}",
+                timeout=60)
+    assert out.returncode == 2 and f"127.0.0.1:{port}" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_runs_on_an_existing_ray_cluster(tmp_path, data_dir):
+    """`ray start --head`, then the sweep with --address: the cluster does the work."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_bin = [sys.executable, "-m", "ray.scripts.scripts"]
+    subprocess.run([*ray_bin, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                    "--disable-usage-stats"], check=True, capture_output=True, timeout=120)
+    try:
+        out = sweep("grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir,
+                    "--address", f"127.0.0.1:{port}", timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert f"cluster 127.0.0.1:{port}" in out.stdout
+        assert len(table(tmp_path)) == 4 and set(table(tmp_path)["status"]) == {"ok"}
+    finally:
+        subprocess.run([*ray_bin, "stop", "--force"], capture_output=True, timeout=120)
