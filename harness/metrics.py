@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -59,6 +60,11 @@ class Scores:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def missing(cls) -> "Scores":
+        """The scores of a run that has no samples to score (diverged, or failed)."""
+        return cls(Iprime=math.nan, inceptionScore=math.nan, fid=math.nan, classHist=[])
+
 
 class Scorer:
     """Loads the ConvNet once (and the test set's feature statistics lazily); scores samples."""
@@ -98,10 +104,13 @@ class Scorer:
         return self._test_stats
 
     def score(self, images: torch.Tensor, fid: bool = True) -> Scores:
-        log_p, feats = self.classify(images)
+        return self.scores_from(*self.classify(images), fid=fid)
+
+    def scores_from(self, log_p: torch.Tensor, feats: torch.Tensor, fid: bool = True) -> Scores:
+        """The scores of samples already classified: (log p(y|x), features) from `classify`."""
         return Scores(
             Iprime=modified_inception_score(log_p),
             inceptionScore=inception_score(log_p),
-            fid=frechet_distance(*feature_stats(feats), *self.test_stats()) if fid else float("nan"),
+            fid=frechet_distance(*feature_stats(feats), *self.test_stats()) if fid else math.nan,
             classHist=torch.bincount(log_p.argmax(1), minlength=10).tolist(),
         )

@@ -57,7 +57,6 @@ Timing fields of each member's TrainResult: `stepsPerSec` is the pack's steps pe
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from itertools import groupby
 from pathlib import Path
@@ -69,8 +68,7 @@ from torch import nn
 
 from harness import losses
 from harness.config import TrainConfig
-from harness.metrics import (Scorer, Scores, feature_stats, frechet_distance, inception_score,
-                             modified_inception_score)
+from harness.metrics import (Scorer, Scores)
 from harness.models import IMAGE_DIM, build_models, linear_weights
 from harness.train import (SAMPLE_GRID_SEED, SCORE_SEED_OFFSET, TrainResult, pick_device, save_sample_grid,
                            steps_per_epoch, total_steps)
@@ -449,14 +447,8 @@ def score_pack(scorer: Scorer, chunks: Iterator[torch.Tensor], members: list[int
             log_p, feats = scorer.classify(chunk[k])
             outputs[k][0].append(log_p)
             outputs[k][1].append(feats)
-    scores = {}
-    for k, (log_ps, feats) in outputs.items():
-        log_p, f = torch.cat(log_ps), torch.cat(feats)
-        scores[k] = Scores(  # the fields of Scorer.score
-            Iprime=modified_inception_score(log_p), inceptionScore=inception_score(log_p),
-            fid=frechet_distance(*feature_stats(f), *scorer.test_stats()) if fid else math.nan,
-            classHist=torch.bincount(log_p.argmax(1), minlength=10).tolist())
-    return scores
+    return {k: scorer.scores_from(torch.cat(log_ps), torch.cat(feats), fid=fid)
+            for k, (log_ps, feats) in outputs.items()}
 
 
 # --- the trainer -------------------------------------------------------------------------------
@@ -573,8 +565,7 @@ def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, s
     results: list[TrainResult | None] = [None] * K
     for k, cfg in enumerate(cfgs):
         ok = k in final
-        score_fields = final[k].to_dict() if ok else dict(Iprime=math.nan, inceptionScore=math.nan,
-                                                          fid=math.nan, classHist=[])
+        score_fields = (final[k] if ok else Scores.missing()).to_dict()
         results[order[k]] = TrainResult(
             status="ok" if ok else "diverged", IprimePerEpoch=per_epoch[k],
             lossD=last_list[k][0], lossG=last_list[k][1], wallTime=wall,

@@ -32,6 +32,7 @@ from harness.models import linear_weights
 from harness.packed import pack_memory
 from harness.data import DataError, resolve_data_dir
 from harness.grid import Grid, GridError, load_grid
+from harness.metrics import Scores
 from harness.atomic import write_atomic
 from harness.results import ResultsError, ResultsTable
 
@@ -95,10 +96,9 @@ def pack_label(pack: list[TrainConfig]) -> str:
 
 
 def error_result(message: str) -> dict:
-    return dict(status="error", error=message, Iprime=float("nan"), IprimePerEpoch=[],
-                inceptionScore=float("nan"), fid=float("nan"), classHist=[], lossD=float("nan"),
-                lossG=float("nan"), wallTime=float("nan"), stepsPerSec=float("nan"), steps=0,
-                device="", host="", samplesPath=None)
+    return dict(status="error", error=message, IprimePerEpoch=[], lossD=math.nan, lossG=math.nan,
+                wallTime=math.nan, stepsPerSec=math.nan, steps=0, device="", host="", samplesPath=None,
+                **Scores.missing().to_dict())
 
 
 def dry_run_report(grid: Grid, done: set[str]) -> str:

@@ -24,7 +24,7 @@ from torch import nn  # noqa: E402
 
 from harness import losses  # noqa: E402
 from harness.config import TrainConfig  # noqa: E402
-from harness.metrics import Scorer  # noqa: E402
+from harness.metrics import Scorer, Scores  # noqa: E402
 from harness.models import build_models  # noqa: E402
 
 SAMPLE_GRID_SEED = 1234   # the fixed z of every run's 8 x 8 sample grid
@@ -185,7 +185,7 @@ def train(cfg: TrainConfig, data: torch.Tensor, scorer: Scorer, samples_dir: Pat
             score_fields = scores.to_dict()
         else:
             samples_path = None
-            score_fields = dict(Iprime=math.nan, inceptionScore=math.nan, fid=math.nan, classHist=[])
+            score_fields = Scores.missing().to_dict()
 
     return TrainResult(
         status=status, IprimePerEpoch=per_epoch, lossD=loss_d, lossG=loss_g,
