@@ -27,14 +27,15 @@ from pathlib import Path
 from typing import Callable
 
 from classifiers.convnet import ClassifierError, load_classifier
-from harness.config import TrainConfig
-from harness.models import linear_weights
-from harness.packed import pack_memory
-from harness.data import DataError, resolve_data_dir
-from harness.grid import Grid, GridError, load_grid
-from harness.metrics import Scores
 from harness.atomic import write_atomic
+from harness.config import TrainConfig
+from harness.data import DataError, gan_training_set, resolve_data_dir
+from harness.grid import Grid, GridError, load_grid
+from harness.metrics import Scorer, Scores
+from harness.models import linear_weights
+from harness.packed import pack_memory, train_pack
 from harness.results import ResultsError, ResultsTable
+from harness.train import pick_device, train
 
 FAIL_ENV = "HARNESS_INJECT_FAILURE"  # test hook: a config id whose trial raises (to test retries/errors)
 GPU_PACK_SIZE = 24  # default --pack-size with GPUs
@@ -129,10 +130,6 @@ def run_pack(spec: dict) -> None:
     import torch
     from ray import tune
 
-    from harness.data import gan_training_set
-    from harness.metrics import Scorer
-    from harness.train import pick_device, train
-
     torch.set_num_threads(max(1, int(spec["cpus"])))
     configs = [TrainConfig.from_dict(d) for d in spec["configs"]]
     if spec.get("fail"):
@@ -144,7 +141,6 @@ def run_pack(spec: dict) -> None:
         if len(configs) == 1:
             results = [train(configs[0], data, scorer, Path(tmp), device)]
         else:
-            from harness.packed import train_pack
             results = train_pack(configs, data, scorer, Path(tmp), device)
         rows = []
         for cfg, res in zip(configs, results):
