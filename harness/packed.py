@@ -70,8 +70,8 @@ from harness import losses
 from harness.config import TrainConfig
 from harness.metrics import (Scorer, Scores)
 from harness.models import IMAGE_DIM, build_models, linear_weights
-from harness.train import (SAMPLE_GRID_SEED, SCORE_SEED_OFFSET, TrainResult, pick_device, save_sample_grid,
-                           steps_per_epoch, total_steps)
+from harness.train import (SAMPLE_GRID_SEED, SCORE_SEED_OFFSET, EpochHook, TrainResult, pick_device,
+                           save_sample_grid, steps_per_epoch, total_steps)
 
 Masks = Literal["reference", "pack"]
 DROPOUT_SEED_OFFSET = 20_000   # masks="pack": the pack's mask generator is seeded min(seeds) + this
@@ -455,12 +455,14 @@ def score_pack(scorer: Scorer, chunks: Iterator[torch.Tensor], members: list[int
 
 def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, samples_dir: Path | None = None,
                device: str | torch.device = "auto", record_losses: bool = False,
-               masks: Masks | None = None, bf16: bool = False) -> list[TrainResult]:
+               masks: Masks | None = None, bf16: bool = False, on_epoch: EpochHook | None = None
+               ) -> list[TrainResult]:
     """Train K configs of one shape_key() together; one TrainResult per config, in their order.
 
     masks: where dropout masks come from, "reference" or "pack" (default `dropout_masks_for`).
     bf16:  bf16 autocast of the forward passes, CUDA only, off by default: no trajectory can
            follow the fp32 reference (see PackOptimizer on EBGAN), only the statistics can.
+    on_epoch: as in train.train, with the I' of every member still training.
     """
     start = time.perf_counter()
     if len({cfg.shape_key() for cfg in configs}) != 1:
@@ -541,9 +543,12 @@ def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, s
                 break
             t = time.perf_counter()
             chunks = generate_pack(G, c.epochScoreSamples, c.nz, score_gens, seed_of, device)
-            for k, s in score_pack(scorer, chunks, alive_now, fid=False).items():
+            epoch_scores = score_pack(scorer, chunks, alive_now, fid=False)
+            for k, s in epoch_scores.items():
                 per_epoch[k].append(s.Iprime)
             score_time += time.perf_counter() - t
+            if on_epoch is not None:
+                on_epoch((step + 1) // spe, {cfgs[k].config_id: s.Iprime for k, s in epoch_scores.items()})
     train_time = time.perf_counter() - loop_start - score_time
     steps_run = step + 1
     if alive_now:

@@ -15,6 +15,7 @@ import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import matplotlib
 matplotlib.use("Agg")
@@ -29,6 +30,10 @@ from harness.models import build_models  # noqa: E402
 
 SAMPLE_GRID_SEED = 1234   # the fixed z of every run's 8 x 8 sample grid
 SCORE_SEED_OFFSET = 10_000  # scoring z comes from seed + this, apart from the training stream
+
+# Called after each full epoch's scoring with (epoch number from 1, {configId: I'}) for the
+# configs still training; the sweep reports it to Ray Tune as an intermediate result.
+EpochHook = Callable[[int, dict[str, float]], None]
 
 
 @dataclass
@@ -122,7 +127,8 @@ def all_finite(*modules: nn.Module) -> bool:
 
 
 def train(cfg: TrainConfig, data: torch.Tensor, scorer: Scorer, samples_dir: Path | None = None,
-          device: str | torch.device = "auto", record_losses: bool = False) -> TrainResult:
+          device: str | torch.device = "auto", record_losses: bool = False,
+          on_epoch: EpochHook | None = None) -> TrainResult:
     """Train one config on `data` ([N, 1024] in [-1, 1], first cfg.trainImages rows used)."""
     start = time.perf_counter()
     device = pick_device(str(device))
@@ -170,6 +176,8 @@ def train(cfg: TrainConfig, data: torch.Tensor, scorer: Scorer, samples_dir: Pat
                 images = generate(G, cfg.epochScoreSamples, cfg.nz, score_gen, device)
                 per_epoch.append(scorer.score(images, fid=False).Iprime)
                 score_time += time.perf_counter() - t
+                if on_epoch is not None:
+                    on_epoch(len(per_epoch), {cfg.config_id: per_epoch[-1]})
         train_time = time.perf_counter() - loop_start - score_time
         if status == "ok" and not all_finite(G, D):
             status = "diverged"

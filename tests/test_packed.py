@@ -80,8 +80,15 @@ def test_members_follow_the_reference_trainer(pack, data, scorer, reference, tmp
 
 def test_a_diverging_member_is_frozen_and_the_others_train_on(data, scorer, reference, tmp_path):
     pack = [GAN_PACK[0], HUGE_LR, GAN_PACK[1]]
-    results = train_pack(pack, data, scorer, tmp_path, "cpu", record_losses=True)
+    epochs = []
+    results = train_pack(pack, data, scorer, tmp_path, "cpu", record_losses=True,
+                         on_epoch=lambda e, s: epochs.append((e, s)))
     bad = results[1]
+    # the epoch hook sees every member still training, with the I' its row records
+    assert [e for e, _ in epochs] == [1, 2, 3]
+    for e, scores in epochs:
+        assert scores == {c.config_id: r.IprimePerEpoch[e - 1] for c, r in zip(pack, results)
+                          if len(r.IprimePerEpoch) >= e}
     assert bad.status == "diverged" and bad.steps < total_steps(HUGE_LR)
     assert math.isnan(bad.Iprime) and bad.samplesPath is None
     assert_follows(bad, reference(HUGE_LR), HUGE_LR)            # it diverged where the reference does

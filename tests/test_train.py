@@ -16,7 +16,9 @@ TINY = dict(sizeG=64, sizeD=32, trainImages=1280, epochs=2, scoreSamples=500, ep
     TrainConfig(family="ebgan", nLayerD=3, wPT=0.1, **TINY),
 ], ids=["GAN", "EBGAN", "EBGAN-PT"])
 def test_trains_scores_and_saves_samples(cfg, data, scorer, tmp_path):
-    r = train(cfg, data, scorer, tmp_path, record_losses=True)
+    epochs = []
+    r = train(cfg, data, scorer, tmp_path, record_losses=True, on_epoch=lambda e, s: epochs.append((e, s)))
+    assert epochs == [(e + 1, {cfg.config_id: v}) for e, v in enumerate(r.IprimePerEpoch)]
     assert r.status == "ok" and r.steps == total_steps(cfg) == 40
     assert len(r.IprimePerEpoch) == 2 and all(math.isfinite(v) for v in r.IprimePerEpoch)
     assert math.isfinite(r.Iprime) and math.isfinite(r.fid) and sum(r.classHist) == 500
