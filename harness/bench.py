@@ -21,11 +21,14 @@ Each measurement runs in its own process (so peak memory is its own: max RSS gro
 torch.cuda.max_memory_allocated on CUDA). A pack whose memory estimate exceeds 60% of the free
 memory is skipped.
 
-Projection: each Table 1 config's cost per step is taken as c = 3 P_G + 7 P_D (its matmul
-weights: G's forward and backward; D's three forwards, D-step backward and G-step input
-gradient); seconds per model-step are interpolated piecewise-linearly in log(c) - log(time)
-between the measured architectures (clamped outside). GAN configs train in packs of the size
-given (24 per architecture), EBGAN configs in packs of at most 2 (two per architecture).
+Rates and projection (harness/costmodel.py): the pack measurements are fitted to
+    seconds per pack step = step overhead + K x flops_per_step / FLOP/s,
+and two more measurements give the seconds per scored sample (the classifier) and a trial's
+fixed cost (a tiny pack end to end, data and classifier already loaded). The whole Table 1
+grid is projected with these rates, in the sweep's own packs. `--save-rates` writes the
+rates to harness/rates.json, where the sweep reads them for its projection and ETA.
+
+    python -m harness.bench --sweep     the sweep's driver at Table 1's scale (see sweep_benchmark)
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -46,6 +50,7 @@ from harness.metrics import Scores
 from harness.models import IMAGE_DIM, linear_weights
 from harness.packed import pack_memory
 
+REPO = Path(__file__).resolve().parents[1]
 ARCHS = {"small": (2, 2, 400, 128), "middle": (3, 3, 1600, 512), "large": (5, 5, 3200, 1024)}
 COMBOS = [("adam", "adam"), ("sgd", "sgd"), ("adam", "sgd"), ("sgd", "adam")]
 TABLE1 = dict(runs=6656, epochs=25, steps_per_epoch=937)
@@ -77,12 +82,19 @@ def table1_gan_configs(arch: str, steps: int, batch: int = 64) -> list[TrainConf
             for lr in (0.01, 0.001, 0.0001) for dropout in (False, True) for d, g in COMBOS]
 
 
-def step_cost(cfg: TrainConfig) -> float:
-    g, d = linear_weights(cfg)
-    return 3 * g + 7 * d
-
-
 # --- one measurement, in its own process ------------------------------------------------------
+
+def device_name(device: str) -> str:
+    """The CUDA device's name, or the CPU model."""
+    if pick_device_for({"device": device}).type == "cuda":
+        return torch.cuda.get_device_name(0)
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        import platform
+        return platform.processor() or "CPU"
+
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
@@ -150,36 +162,52 @@ def pack_memory_estimate(arch: str, K: int) -> int:
     return pack_memory(table1_gan_configs(arch, 1)[0], K)
 
 
-# --- projection -----------------------------------------------------------------------------
+# --- rates and projection -----------------------------------------------------------------------
 
-def interpolate(x: float, xs: list[float], ys: list[float]) -> float:
-    """Piecewise-linear y(x) through sorted points, clamped outside."""
-    if x <= xs[0]:
-        return ys[0]
-    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
-        if x <= x1:
-            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return ys[-1]
+def overheads(job: dict) -> dict:
+    """Seconds per scored sample (the ConvNet on a batch of samples) and one trial's fixed cost (a
+    tiny pack of 8 end to end through harness.trial.run_trial, MNIST and classifier loaded)."""
+    from harness.trial import TrialEnv, run_trial
+    from harness.metrics import Scorer
+    torch.set_num_threads(job["threads"])
+    env = TrialEnv(job["data_dir"], None, threads=job["threads"], gpu=job["device"] != "cpu")
+    tiny = [replace(table1_gan_configs("small", 1)[i], sizeG=8, sizeD=8, trainImages=64, epochs=1,
+                    scoreSamples=64, epochScoreSamples=64) for i in range(8)]
+    run_trial(tiny, env)                                                 # loads and warms up
+    t = time.perf_counter()
+    run_trial(tiny, env)
+    trial = time.perf_counter() - t
+    scorer = Scorer(None, job["data_dir"], pick_device_for(job))
+    images = torch.rand(4096, IMAGE_DIM, device=pick_device_for(job)) * 2 - 1
+    scorer.classify(images[:256])
+    t = time.perf_counter()
+    scorer.classify(images)
+    if images.device.type == "cuda":
+        torch.cuda.synchronize()
+    return {"score_s_per_sample": (time.perf_counter() - t) / len(images), "trial_overhead_s": trial}
 
 
-def project_table1(sec_per_model_step: dict[str, dict[int, float]], pack) -> float | None:
-    """Seconds for the whole Table 1 grid on one worker at pack size `pack` (a number, or one
-    per config: `pack(config)`); None if a needed rate was not measured."""
+def pick_device_for(job: dict) -> torch.device:
+    from harness.train import pick_device
+    return pick_device(job["device"])
+
+
+def fit_rates(sec: dict[str, dict[int, float]], over: dict, kind: str, threads: int, packs: bool, measured: str):
+    """Rates fitted to the measured packs (packs=True) or to the reference trainer (packs=False)."""
+    from harness.costmodel import Rates, fit_step_time, flops_per_step
+    points = [(K * flops_per_step(table1_gan_configs(arch, 1)[0]), K * s)
+              for arch, by_k in sec.items() for K, s in by_k.items() if (K > 1) == packs]
+    if not points:
+        return None
+    a, r = fit_step_time(points)
+    return Rates(kind=kind, step_overhead_s=a, flops_per_s=r, score_s_per_sample=over["score_s_per_sample"],
+                 trial_overhead_s=over["trial_overhead_s"], threads=threads, measured=measured)
+
+
+def table1_packs(pack_size) -> list:
     from harness.grid import load_grid
-    from pathlib import Path
-
-    grid = load_grid(Path(__file__).resolve().parents[1] / "grids" / "mnist_table1.yaml")
-    archs = [a for a in ARCHS if a in sec_per_model_step]
-    steps = TABLE1["epochs"] * TABLE1["steps_per_epoch"]
-    total = 0.0
-    for cfg in grid.configs:
-        k = min(pack(cfg) if callable(pack) else pack, 2 if cfg.family == "ebgan" else 24)
-        pts = [(math.log(step_cost(table1_gan_configs(a, 1)[0])), sec_per_model_step[a].get(k)) for a in archs]
-        if any(t is None for _, t in pts):
-            return None
-        xs, ys = [x for x, _ in pts], [math.log(t) for _, t in pts]
-        total += steps * math.exp(interpolate(math.log(step_cost(cfg)), xs, ys))
-    return total
+    from harness.sweep import make_packs
+    return make_packs(load_grid(REPO / "grids" / "mnist_table1.yaml").configs, pack_size)
 
 
 def concurrency(job: dict) -> float:
@@ -194,6 +222,73 @@ def concurrency(job: dict) -> float:
     return sum(rate(json.loads(p.communicate()[0].strip().splitlines()[-1])) for p in procs) / alone
 
 
+# --- the sweep's driver at Table 1's scale (--sweep) ---------------------------------------------
+
+TINY_WIDTHS = {"sizeG": (400, 800, 1600, 3200), "sizeD": (128, 256, 512, 1024)}  # -> 4, 5, 6, 7 units
+
+
+def tiny_table1_grid(folder: Path) -> Path:
+    """Table 1 with its counts and shapes (6656 configs; every architecture its own shape) but
+    widths of 4-7 units and one step per run, scored on 64 samples: the driver's work, not training."""
+    import yaml
+    table1 = yaml.safe_load((REPO / "grids" / "mnist_table1.yaml").read_text())
+    table1["name"] = "bench_sweep"
+    table1["settings"].update(epochs=1, trainImages=64, scoreSamples=64, epochScoreSamples=64)
+    for fam in table1["families"].values():
+        for key, widths in TINY_WIDTHS.items():
+            fam[key] = [4 + widths.index(w) for w in fam[key]]
+    path = folder / "bench_sweep.yaml"
+    path.write_text(yaml.safe_dump(table1, sort_keys=False))
+    return path
+
+
+def table1_pack_size(cfg: TrainConfig) -> int:
+    """The CPU pack size of the Table 1 architecture a tiny config stands for (same packing)."""
+    from harness.sweep import cpu_pack_size
+    return cpu_pack_size(replace(cfg, **{k: w[getattr(cfg, k) - 4] for k, w in TINY_WIDTHS.items()}))
+
+
+def sweep_benchmark(results: Path, executor: str, data_dir: str | None) -> dict:
+    """Run the tiny Table 1 grid through the real sweep (this process is its driver) and measure
+    the time to the first row, configs/s, the driver's CPU seconds per trial, Tune's state size."""
+    import threading
+    from harness import sweep
+
+    results.mkdir(parents=True, exist_ok=True)
+    grid_path = tiny_table1_grid(results)
+    folder = results / "bench_sweep"
+    t0 = time.monotonic()
+    first_row: list[float] = []
+
+    def watch() -> None:  # the first part file (one finished trial's rows) in the results folder
+        while not first_row and not done.is_set():
+            if (folder / "parts").is_dir() and any((folder / "parts").glob("*.parquet")) or (folder / "trials.parquet").exists():
+                first_row.append(time.monotonic() - t0)
+            time.sleep(0.2)
+    done = threading.Event()
+    threading.Thread(target=watch, daemon=True).start()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    from harness.data import resolve_data_dir
+    argv = [str(grid_path), "--results", str(results), "--executor", executor,
+            "--data-dir", str(resolve_data_dir(data_dir))]
+    grid = sweep.load_grid(grid_path)
+    code = sweep.run_sweep(grid, sweep.parse_args(argv), argv, pack_size=table1_pack_size)
+    wall = time.monotonic() - t0
+    done.set()
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    import pandas as pd
+    from harness.results import ResultsTable
+    rows = ResultsTable(folder).df
+    trials = round((1 / rows["packSize"]).sum()) if len(rows) else 0   # the trials that finished
+    state = sum(f.stat().st_size for f in (folder / "ray").rglob("*") if f.is_file()) if (folder / "ray").exists() else 0
+    return {"exit": code, "configs": len(grid.configs), "trials": trials, "rows": len(rows),
+            "ok": int((rows["status"] == "ok").sum()) if len(rows) else 0,
+            "first_row_s": first_row[0] if first_row else None, "wall_s": wall,
+            "configs_per_s": len(rows) / wall,
+            "driver_cpu_s_per_trial": (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / max(1, trials),
+            "tune_state_bytes": state}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer timed steps and repeats (~2 minutes on 2 CPU cores)")
@@ -203,10 +298,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--archs", default="small,middle,large")
     p.add_argument("--concurrent", action="store_true",
                    help="also measure 2 concurrent trials (small arch; reference and the largest pack size)")
+    p.add_argument("--sweep", action="store_true",
+                   help="instead: the sweep's driver on a grid of Table 1's counts and packing, tiny widths, "
+                        "one step per run (targets on 2 cores: first row < 30 s, 6656 rows < 10 min, Tune state <= 20 MB)")
+    p.add_argument("--sweep-results", default=None, help="with --sweep: results folder (default: a temporary one)")
+    p.add_argument("--data-dir", help="MNIST folder (default: $HARNESS_DATA_DIR, else the cache)")
+    p.add_argument("--executor", default="ray", choices=("ray", "local"), help="with --sweep: the sweep's executor")
+    p.add_argument("--save-rates", action="store_true",
+                   help="write the fitted rates to harness/rates.json (the sweep's projection and ETA read them)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
+        job = json.loads(args.worker)
+        print(json.dumps(overheads(job) if job.get("overheads") else worker(job)))
+        return 0
+    if args.sweep:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            r = sweep_benchmark(Path(args.sweep_results or tmp), args.executor, args.data_dir)
+        print(f"\nsweep benchmark ({args.executor} executor; {os.cpu_count()} CPUs): {r['configs']} configs; "
+              f"{r['rows']} rows ({r['ok']} ok) from {r['trials']} finished trials, exit {r['exit']}")
+        first = f"{r['first_row_s']:.1f} s" if r["first_row_s"] is not None else "none"
+        print(f"  first row after {first} (target < 30 s)\n  all rows after {r['wall_s']:.0f} s "
+              f"(target < 600 s), {r['configs_per_s']:.1f} configs/s\n  driver CPU {r['driver_cpu_s_per_trial'] * 1000:.1f} ms "
+              f"per trial\n  Ray Tune experiment folder {r['tune_state_bytes'] / 2**20:.1f} MB (target <= 20 MB)")
+        print(json.dumps(r))
         return 0
 
     t0 = time.perf_counter()
@@ -257,21 +373,46 @@ def main(argv: list[str] | None = None) -> int:
             f"{'reference' if K == 1 else f'packs of {K}'} {f:.2f}x the model-steps/s of one" for K, f in factors.items())
               + " (2.00 = perfect scaling over the two cores)")
 
-    print(f"\nTable 1 grid ({TABLE1['runs']} runs x {TABLE1['epochs']} epochs x {TABLE1['steps_per_epoch']} steps) "
-          f"at the measured rates, interpolated by step cost between the measured archs:")
+    from harness.costmodel import flops_per_step, fmt_duration, project
     from harness.sweep import cpu_pack_size
-    for K in [1] + sizes + [cpu_pack_size]:
-        total = project_table1(sec, K) if len(sec) == len(archs) else None
-        what = ("reference trainer" if K == 1 else f"packs of {K} (EBGAN: packs of {min(K, 2)})" if isinstance(K, int)
-                else "CPU default (8; 2 if >16M weights)")
-        if total is None:
-            print(f"  {what:<36} n/a (not measured)")
+    kind = "cuda" if pick_device_for({"device": args.device}).type == "cuda" else "cpu"
+    over = run_worker({"overheads": True, "device": args.device, "threads": args.threads, "data_dir": args.data_dir})
+    if "error" in over:
+        print(f"\noverheads failed: {over['error']}")
+        return 1
+    measured = (f"python -m harness.bench{' --quick' if args.quick else ''} --threads {args.threads} on "
+                f"{device_name(args.device)}, {time.strftime('%Y-%m-%d')}")
+    pack_rates = fit_rates(sec, over, kind, args.threads, True, measured)
+    ref_rates = fit_rates(sec, over, kind, args.threads, False, measured)
+    if pack_rates is None:
+        print("\nno pack was measured: no rates fitted")
+        return 1
+    print(f"\nCost model fitted to the packs: step overhead {pack_rates.step_overhead_s * 1e3:.2f} ms, "
+          f"{pack_rates.flops_per_s / 1e9:.1f} GFLOP/s; scoring {pack_rates.score_s_per_sample * 1e6:.0f} us/sample; "
+          f"trial overhead {pack_rates.trial_overhead_s:.2f} s")
+    for arch, by_k in sec.items():
+        cfg = table1_gan_configs(arch, 1)[0]
+        fits = []
+        for K, s in sorted(by_k.items()):
+            rates = pack_rates if K > 1 else ref_rates
+            model = rates.step_overhead_s + K * flops_per_step(cfg) / rates.flops_per_s
+            fits.append(f"{'ref' if K == 1 else K}: {model / (K * s):.2f}")
+        print(f"  model / measured seconds per step, {arch}: " + ", ".join(fits))
+    slots = max(1, os.cpu_count() // args.threads) if kind == "cpu" else 4
+    print(f"\nTable 1 grid ({TABLE1['runs']} runs x {TABLE1['epochs']} epochs), projected by the cost model:")
+    for what, size, rates in (("reference trainer", 1, ref_rates), ("packs of 8 (2 if >16M weights), the CPU default", cpu_pack_size, pack_rates),
+                              ("packs of 24", 24, pack_rates)):
+        if rates is None:
             continue
-        line = f"  {what:<36} one core {total / 3600:>7.0f} h = {total / 86400:5.1f} days"
-        f = factors.get(K) or factors.get(1 if K == 1 else max(sizes)) if factors else None
-        if f:
-            line += f";  2 concurrent trials: {total / f / 86400:5.1f} days"
-        print(line)
+        packs = table1_packs(size)
+        one, many = project(packs, rates, 1), project(packs, rates, slots)
+        print(f"  {what:<50} one trial at a time {fmt_duration(one):>9}; {slots} at a time {fmt_duration(many):>9}")
+    if factors:
+        print(f"  (the {slots}-at-a-time figures assume perfect scaling; measured above: "
+              + ", ".join(f"{f:.2f}x" for f in factors.values()) + " for 2)")
+    if args.save_rates:
+        pack_rates.save()
+        print(f"rates for '{kind}' written to harness/rates.json")
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f}s")
     return 0
 

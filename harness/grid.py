@@ -28,6 +28,7 @@ import argparse
 import dataclasses
 import difflib
 import itertools
+import math
 import re
 import sys
 import typing
@@ -40,6 +41,7 @@ import yaml
 
 from harness.config import TABLE1_SETTINGS, TrainConfig
 
+DEFAULT_MAX_CONFIGS = 1_000_000  # runs (configs x seeds) a grid may expand to; --max-configs raises it
 TOP_KEYS = ("name", "description", "settings", "seeds", "families")
 FAMILIES = ("gan", "ebgan")
 EBGAN_SETTINGS = ("margin", "wPT")
@@ -92,9 +94,10 @@ class Grid:
         }
 
 
-def load_grid(path: str | Path) -> Grid:
-    """Read, check and expand a grid file; raise GridError (one line) on the first problem."""
-    return _Reader(Path(path)).read()
+def load_grid(path: str | Path, max_configs: int = DEFAULT_MAX_CONFIGS) -> Grid:
+    """Read, check and expand a grid file; raise GridError (one line) on the first problem.
+    A grid that would expand to more than `max_configs` runs is refused before it is expanded."""
+    return _Reader(Path(path), max_configs).read()
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -158,6 +161,7 @@ def _home(name: str) -> str | None:
 @dataclass
 class _Reader:
     path: Path
+    max_configs: int = DEFAULT_MAX_CONFIGS
 
     def error(self, key: str, problem: str, fix: str) -> GridError:
         return GridError(str(self.path), key, problem, fix)
@@ -265,7 +269,8 @@ class _Reader:
         if not isinstance(fams, dict) or not fams:
             problem = "missing" if fams is None else ("empty" if fams == {} else f"is {_kind(fams)}, expected a mapping")
             raise self.error("families", problem, "add families: with gan: and/or ebgan: (see grids/smoke.yaml)")
-        out = []
+        out, n_runs = [], 0
+        n_seeds = len(self.seeds(doc))
         for family, spec in fams.items():
             self.check_key("families", family, FAMILIES, "unknown family")
             entries = spec if isinstance(spec, list) else [spec]
@@ -276,6 +281,11 @@ class _Reader:
                 axes = self.axes(where, family, entry, settings)
                 names = [n for n in FAMILY_KEYS if n in axes or n in settings]
                 values = [axes[n] if n in axes else [settings[n]] for n in names]
+                n_runs += math.prod(map(len, values)) * n_seeds  # counted before anything is expanded
+                if n_runs > self.max_configs:
+                    raise self.error(where, f"the grid expands to more than {self.max_configs:,} runs "
+                                     f"(this entry alone: {math.prod(map(len, values)) * n_seeds:,})",
+                                     "split it into smaller grid files, or raise the limit with --max-configs N")
                 out += [(where, family, axes, dict(zip(names, combo))) for combo in itertools.product(*values)]
         return out
 
@@ -319,9 +329,11 @@ class _Reader:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.grid", description="Check a grid file and print its counts.")
     parser.add_argument("grid", type=Path, help="a grid file, e.g. grids/mnist_table1.yaml")
+    parser.add_argument("--max-configs", type=int, default=DEFAULT_MAX_CONFIGS,
+                        help=f"refuse grids that expand to more runs (default {DEFAULT_MAX_CONFIGS:,})")
     args = parser.parse_args(argv)
     try:
-        grid = load_grid(args.grid)
+        grid = load_grid(args.grid, max_configs=args.max_configs)
     except GridError as e:
         print(e, file=sys.stderr)
         return 2

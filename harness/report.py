@@ -48,6 +48,7 @@ from scipy import stats
 
 from harness.atomic import write_atomic
 from harness.config import TABLE1_SETTINGS, TrainConfig
+from harness.results import ResultsError, ResultsTable
 
 MODELS = ("GAN", "EBGAN", "EBGAN-PT")
 REFERENCE = "EBGAN"            # what every GAN group is compared against
@@ -76,10 +77,10 @@ def find_grid_folders(results_dir: Path, grid: str | None = None) -> list[Path]:
     if not results_dir.is_dir():
         raise ReportError(f"results folder {results_dir} does not exist; "
                           "fix: pass the folder the sweep wrote (RESULTS or RESULTS/<grid name>)")
-    if (results_dir / "trials.parquet").exists():
+    if has_results(results_dir):
         folders = [results_dir]
     else:
-        folders = sorted(p.parent for p in results_dir.glob("*/trials.parquet"))
+        folders = sorted(p for p in results_dir.iterdir() if p.is_dir() and has_results(p))
     if grid is not None:
         folders = [f for f in folders if f.name == grid or _grid_json(f).get("name") == grid]
         if not folders:
@@ -89,6 +90,11 @@ def find_grid_folders(results_dir: Path, grid: str | None = None) -> list[Path]:
         raise ReportError(f"no trials.parquet in {results_dir} or its sub-folders; "
                           "fix: run the sweep first, or pass the folder that holds trials.parquet")
     return folders
+
+
+def has_results(folder: Path) -> bool:
+    """A grid's results folder: trials.parquet, or parts of it a running sweep has not merged yet."""
+    return (folder / "trials.parquet").exists() or any((folder / "parts").glob("*.parquet"))
 
 
 def _grid_json(folder: Path) -> dict[str, Any]:
@@ -106,19 +112,18 @@ def load_results(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """
     folder = Path(folder)
     path = folder / "trials.parquet"
-    if not path.exists():
+    if not has_results(folder):
         raise ReportError(f"{path} does not exist; fix: run the sweep on this grid first")
     try:
-        runs = pd.read_parquet(path)
-    except Exception as e:  # pyarrow raises several types for a damaged file
-        raise ReportError(f"cannot read {path} ({type(e).__name__}: {str(e).splitlines()[0]}); "
-                          "fix: rerun the sweep, which rewrites it") from e
+        runs = ResultsTable(folder).df  # the table and the parts a running sweep added since
+    except ResultsError as e:
+        raise ReportError(f"{e}; fix: rerun the sweep, which rewrites it, or restore the file") from None
+    if runs.empty:
+        raise ReportError(f"{path} has no rows; fix: wait for the sweep to finish some runs")
     missing = [c for c in REQUIRED_COLUMNS if c not in runs.columns]
     if missing:
         raise ReportError(f"{path} lacks column(s) {', '.join(missing)}; "
                           "fix: regenerate it with the current sweep")
-    if runs.empty:
-        raise ReportError(f"{path} has no rows; fix: wait for the sweep to finish some runs")
     runs = runs.drop_duplicates("configId", keep="last").reset_index(drop=True)
     runs["Iprime"] = pd.to_numeric(runs["Iprime"], errors="coerce").astype(float)
     gj = _grid_json(folder)

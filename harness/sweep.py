@@ -1,44 +1,59 @@
-"""The main job: run a grid file's configs as Ray Tune trials, resumably.
+"""The main job: run a grid file's configs, resumably, through Ray Tune (or in this process).
 
     python -m harness.sweep grids/mnist_table1.yaml [--results DIR] [--data-dir DIR]
-        [--address ADDR] [--gpus-per-trial F] [--cpus-per-trial N] [--max-concurrent N]
-        [--pack-size N] [--limit N] [--dry-run]
+        [--executor ray|local] [--address ADDR] [--gpus-per-trial F] [--cpus-per-trial N]
+        [--max-concurrent N] [--pack-size N] [--limit N] [--retries N] [--dry-run]
 
 grid file -> configs still to run (the results table says which are done) -> packs of
-same-shape configs -> one Ray Tune trial per pack -> each trial trains and scores its
-configs and reports one row per config -> the driver writes the rows (and sample PNGs)
-into RESULTS/<grid>/ atomically as trials finish. Running the same command again runs only
-what is missing.
+same-shape configs, the costliest first -> one trial per pack (a Ray Tune trial, or a call in
+this process with --executor local) -> each trial trains and scores its configs -> the driver
+writes their rows and sample PNGs into RESULTS/<grid>/ as trials finish. Running the same
+command again runs only what is missing.
+
+The driver's work per trial does not grow with the grid: the trials' parameters are pack
+indices, the packs reach the workers once through the object store, and a trial reports only
+numbers to Tune (rows come back another way, see harness/executors/raytune.py).
+
+Exit status: 0 every config has an ok or diverged row; 1 error rows remain (the last line says
+how many and how to retry them); 2 bad input, a busy results folder, a cluster that cannot run
+a trial, a full disk; 130 interrupted (Ctrl-C or SIGTERM), with the command that resumes.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import json
-import logging
 import math
 import os
-import socket
+import shlex
+import shutil
+import signal
 import sys
-import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from classifiers.convnet import ClassifierError, load_classifier
 from harness.atomic import write_atomic
 from harness.config import TrainConfig
-from harness.data import DataError, gan_training_set, resolve_data_dir
-from harness.grid import Grid, GridError, load_grid
-from harness.metrics import Scorer, Scores
+from harness.costmodel import Rates, fmt_duration, project
+from harness.data import DataError, resolve_data_dir
+from harness.executors import SweepStop, disk_full_message
+from harness.grid import DEFAULT_MAX_CONFIGS, Grid, GridError, load_grid
+from harness.lock import FolderLock, LockHeld
+from harness.metrics import Scores
 from harness.models import linear_weights
-from harness.packed import pack_memory, train_pack
+from harness.packed import pack_memory
 from harness.results import ResultsError, ResultsTable
-from harness.train import pick_device, train
+from harness.trial import TrialEnv
 
-FAIL_ENV = "HARNESS_INJECT_FAILURE"  # test hook: a config id whose trial raises (to test retries/errors)
 GPU_PACK_SIZE = 24  # default --pack-size with GPUs
+COMPACT_EVERY_S = 30.0  # the driver merges the table's parts into trials.parquet this often
+MIN_FREE_BYTES = 20 << 20  # below this much free space in the results folder a sweep does not start
+BYTES_PER_CONFIG = 64 << 10  # a row and an 8 x 8 sample PNG, generously
 
 
 def cpu_pack_size(cfg: TrainConfig) -> int:
@@ -56,13 +71,16 @@ TRIAL_OVERHEAD_BYTES = 1 << 30  # the data set, the classifier, scoring, the Pyt
 
 def trial_resources(pack: list[TrainConfig], cpus: float, gpus: float, gpu_memory: float | None) -> dict:
     """Ray resources of one trial, sized to its pack: CPUs as asked, host memory for the pack on
-    CPU; on a GPU at least the fraction of the card the pack's memory needs (in 1/8 steps)."""
+    CPU; on a GPU at least the fraction of the card the pack's memory needs (in 1/8 steps).
+    Memory is rounded up to a power of sqrt(2) GiB, so that packs of similar size ask for the
+    same resources and Ray Tune can reuse one worker process for them (it reuses an actor
+    only for a trial that asks for the same resources)."""
     need = pack_memory(pack[0], len(pack)) + TRIAL_OVERHEAD_BYTES
     if gpus > 0:
         if gpu_memory:
             gpus = min(1.0, max(gpus, math.ceil(8 * need / gpu_memory) / 8))
         return {"cpu": cpus, "gpu": gpus}
-    return {"cpu": cpus, "gpu": 0, "memory": need}
+    return {"cpu": cpus, "gpu": 0, "memory": int(2 ** (math.ceil(2 * math.log2(need / 2**30)) / 2) * 2**30)}
 
 
 # --- planning (no Ray needed) ---------------------------------------------------------------
@@ -77,6 +95,17 @@ def make_packs(configs: list[TrainConfig], pack_size: int | Callable[[TrainConfi
     return [g[i:i + sizes[key]] for key, g in groups.items() for i in range(0, len(g), sizes[key])]
 
 
+def plan_packs(todo: list[TrainConfig], pack_size, rates: Rates | None, alone: frozenset[str] = frozenset()
+               ) -> list[list[TrainConfig]]:
+    """The trials of a sweep: packs of `todo`, the costliest first (a greedy longest-first
+    schedule keeps every slot busy to the end); configs in `alone` get a trial each."""
+    packs = make_packs([c for c in todo if c.config_id not in alone], pack_size) + [
+        [c] for c in todo if c.config_id in alone]
+    if rates is not None:
+        packs.sort(key=rates.pack_seconds, reverse=True)
+    return packs
+
+
 def pending_configs(grid: Grid, done: set[str], limit: int | None) -> list[TrainConfig]:
     todo = [c for c in grid.configs if c.config_id not in done]
     return todo[:limit] if limit is not None else todo
@@ -87,13 +116,6 @@ def row_for(cfg: TrainConfig, grid_name: str, result: dict) -> dict:
     return {**cfg.to_dict(), "model": cfg.model, "subgrid": cfg.subgrid, "configId": cfg.config_id,
             "settingsId": cfg.settings_id, "grid": grid_name, **result,
             "finishedAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-
-
-def pack_label(pack: list[TrainConfig]) -> str:
-    """What a trial trains, for Ray's status table: 'GAN G5x1600 D2x1024 (24 configs)'."""
-    c = pack[0]
-    what = f"{c.model} G{c.nLayerG}x{c.sizeG} D{c.nLayerD}x{c.sizeD}"
-    return what + (f" {c.subgrid} seed {c.seed}" if len(pack) == 1 else f" ({len(pack)} configs)")
 
 
 def error_result(message: str) -> dict:
@@ -123,191 +145,264 @@ def dry_run_report(grid: Grid, done: set[str]) -> str:
     return "\n".join(lines)
 
 
-# --- one trial: runs on a Ray worker -------------------------------------------------------
+# --- the driver: progress, rows, stopping ------------------------------------------------------
 
-def run_pack(spec: dict) -> None:
-    """Ray Tune trainable: train and score the configs of one pack, report their rows."""
-    import torch
-    from ray import tune
+def check_space(folder: Path, need: int, what: str = "the results folder") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise SweepStop(f"{what} {folder} has {free / 2**20:.1f} MB free, and this sweep needs about "
+                        f"{need / 2**20:.0f} MB (rows, sample PNGs, Ray Tune's state); free some space, or "
+                        f"pass --results on a larger disk", 2)
 
-    torch.set_num_threads(max(1, int(spec["cpus"])))
-    configs = [TrainConfig.from_dict(d) for d in spec["configs"]]
-    if spec.get("fail"):
-        raise RuntimeError(f"injected failure ({FAIL_ENV}) for {spec['fail']}")
-    device = pick_device("cuda" if spec["gpus"] > 0 and torch.cuda.is_available() else "cpu")
-    data = gan_training_set(spec["data_dir"], configs[0].trainImages, device)
-    scorer = Scorer(spec["classifier"], spec["data_dir"], device)
-    with tempfile.TemporaryDirectory() as tmp:
-        if len(configs) == 1:
-            results = [train(configs[0], data, scorer, Path(tmp), device)]
-        else:
-            results = train_pack(configs, data, scorer, Path(tmp), device)
-        rows = []
-        for cfg, res in zip(configs, results):
-            row = {**res.to_row(), "packSize": len(configs)}  # what the row's timings mean
-            png = Path(row.pop("samplesPath")).read_bytes() if row["samplesPath"] else None
-            rows.append({"configId": cfg.config_id, "result": row, "png": png})
-    ok = [r["result"]["Iprime"] for r in rows if r["result"]["status"] == "ok"]
-    tune.report({"configs": len(rows), "best_Iprime": max(ok, default=float("nan")), "rows": rows})
-
-
-# --- the driver ------------------------------------------------------------------------------
 
 @dataclass
 class Progress:
-    """'done / total, ETA' bookkeeping for the trials of this invocation."""
+    """'[done/total] ETA' of this invocation, weighing the work left by its cost, not its count.
+
+    Costs are the cost model's seconds per pack (one unit per pack when no rate is measured). The
+    observed speed is the cost finished (running packs counted by their epochs done) per second of
+    wall time; the ETA is the cost left at that speed, or the projection before anything finished."""
     total: int
     already: int
-    started: float
+    costs: list[float]
+    sizes: list[int]
+    projected: float | None
+    started: float = field(default_factory=time.monotonic)
     finished: int = 0
+    running: dict[int, float] = field(default_factory=dict)   # pack -> fraction done
+    cost_done: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.cost_total = sum(self.costs)
+
+    def epoch(self, pack: int, fraction: float) -> None:
+        self.running[pack] = fraction
+
+    def pack_finished(self, pack: int, configs: int) -> None:
+        self.running.pop(pack, None)
+        self.finished += configs
+        self.cost_done += self.costs[pack]
+
+    def eta_seconds(self) -> float | None:
+        elapsed = time.monotonic() - self.started
+        done = self.cost_done + sum(self.costs[p] * f for p, f in self.running.items())
+        left = self.cost_total - done
+        if done > 0 and elapsed > 0 and self.finished:
+            return left * elapsed / done
+        if self.projected is not None:
+            return max(0.0, self.projected - elapsed)
+        return None
 
     def line(self) -> str:
         done = self.already + self.finished
-        elapsed = time.monotonic() - self.started
-        left = self.total - done
-        if self.finished:
-            eta = dt.timedelta(seconds=round(elapsed / self.finished * left))
-            return f"[{done}/{self.total} done, {100 * done / self.total:.1f}%] elapsed {dt.timedelta(seconds=round(elapsed))}, ETA {eta}"
-        return f"[{done}/{self.total} done]"
+        elapsed = dt.timedelta(seconds=round(time.monotonic() - self.started))
+        eta = self.eta_seconds()
+        return (f"[{done}/{self.total} done, {100 * done / self.total:.1f}%] elapsed {elapsed}, "
+                f"ETA {fmt_duration(eta) if eta is not None else 'unknown'}")
 
 
-def make_callback(grid: Grid, table: ResultsTable, configs: dict[str, TrainConfig], progress: Progress):
-    from ray.tune import Callback
+class RowWriter:
+    """The executors' sink: writes each finished trial's rows and PNGs into the results folder,
+    prints a line per config and the progress line, compacts the table now and then. A full disk
+    stops the sweep (`stop_reason`)."""
 
-    class WriteRows(Callback):
-        """Writes each finished trial's rows and PNGs into the results folder, atomically."""
+    def __init__(self, grid: Grid, table: ResultsTable, packs: list[list[TrainConfig]], progress: Progress):
+        self.grid, self.table, self.packs, self.progress = grid, table, packs, progress
+        self.written: set[str] = set()
+        self.stop_reason: SweepStop | None = None
+        self.interrupted = threading.Event()
+        self.last_compact = time.monotonic()
 
-        def _write(self, rows: list[tuple[TrainConfig, dict]]) -> None:
-            table.add([row_for(cfg, grid.name, res) for cfg, res in rows])
-            progress.finished += len(rows)
-            for cfg, res in rows:
-                score = f"I'={res['Iprime']:.3f}" if res["status"] == "ok" else res["status"]
-                if res["status"] == "error":
-                    score += f" ({res['error']})"
-                print(f"finished {cfg.config_id} {cfg.model} nLayerG={cfg.nLayerG} nLayerD={cfg.nLayerD} "
-                      f"sizeG={cfg.sizeG} sizeD={cfg.sizeD} dropoutD={cfg.dropoutD} {cfg.subgrid} "
-                      f"seed={cfg.seed}: {score}", flush=True)
-            print(progress.line(), flush=True)
+    @property
+    def stopping(self) -> bool:
+        return self.interrupted.is_set() or self.stop_reason is not None
 
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            rows = []
-            for r in result.get("rows", []):
-                res = r["result"]
-                if r["png"] is not None:
-                    rel = Path("samples") / f"{r['configId']}.png"
-                    write_atomic(table.folder / rel, r["png"])
-                    res["samplesPath"] = str(rel)
-                rows.append((configs[r["configId"]], res))
-            self._write(rows)
+    def started(self, pack: int) -> None:
+        self.progress.epoch(pack, 0.0)
 
-        def on_trial_error(self, iteration, trials, trial, **info):
-            message = "trial failed"
-            if trial.error_file and Path(trial.error_file).exists():
-                lines = [l for l in Path(trial.error_file).read_text().strip().splitlines() if l.strip()]
-                message = lines[-1] if lines else message
-            ids = [TrainConfig.from_dict(d).config_id for d in trial.config["spec"]["configs"]]
-            self._write([(configs[i], error_result(message[:500])) for i in ids])
+    def epoch(self, pack: int, epoch: int, scores: dict[str, float]) -> None:
+        c = self.packs[pack][0]
+        epochs = max(1, math.floor(c.epochs)) if c.epochs >= 1 else 1
+        self.progress.epoch(pack, min(1.0, epoch / epochs))
 
-    return WriteRows()
-
-
-def check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail fast on a HOST:PORT nobody listens on (ray.init would retry for minutes)."""
-    host, sep, port = address.rpartition(":")
-    if not sep or "://" in address or not port.isdigit():
-        return  # "auto", "ray://...": left to Ray
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as e:
-        raise ConnectionError(f"nothing answers at {host}:{port}: {e}") from None
-
-
-def run_sweep(grid: Grid, args: argparse.Namespace) -> int:
-    import torch
-
-    address = args.address or os.environ.get("RAY_ADDRESS")
-    if address and "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").exists():
-        os.environ["RAY_AUTH_MODE"] = "token"  # `ray start`'s default, and its token is here (read at import)
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic status table, with our columns
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the results table is the log
-    # ...so Tune finds no per-trial result files at the end: that is expected, not worth a warning
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    import ray
-    from ray import tune
-
-    folder = Path(args.results).resolve() / grid.name
-    table = ResultsTable(folder)
-    done = table.done_ids()
-    todo = pending_configs(grid, done, args.limit)
-    write_atomic(folder / "grid.yaml", grid.text or Path(grid.path).read_text())
-    write_atomic(folder / "grid.json", json.dumps(
-        {"name": grid.name, "total": len(grid.configs),
-         "configs": len({c.settings_id for c in grid.configs}),
-         "by_family": grid.by_family(), "by_model": grid.by_model(),
-         "gan_subgrids": grid.gan_subgrids()}, indent=2))
-    if not todo:
-        print(f"{grid.name}: all {len(grid.configs)} configs are done ({folder / 'trials.parquet'})")
-        return 0
-
-    t0 = time.monotonic()
-    if address:
+    def finished(self, pack: int, rows: list[dict]) -> None:
+        configs = {c.config_id: c for c in self.packs[pack]}
+        out = []
         try:
-            check_reachable(address)
-            ray.init(address=address, log_to_driver=False)
-        except (ConnectionError, RuntimeError) as e:
-            print(f"error: cannot connect to the Ray cluster at {address} ({str(e).splitlines()[0][:200]}); "
-                  f"check the address (ray status on the head), and for token authentication put the "
-                  f"cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN", file=sys.stderr)
-            return 2
+            for r in rows:
+                res = r["result"]
+                if r.get("png") is not None:
+                    rel = Path("samples") / f"{r['configId']}.png"
+                    write_atomic(self.table.folder / rel, r["png"])
+                    res["samplesPath"] = str(rel)
+                out.append((configs[r["configId"]], res))
+            self._write(pack, out)
+        except OSError as e:
+            self._os_error(e)
+
+    def failed(self, pack: int, message: str) -> None:
+        missing = [c for c in self.packs[pack] if c.config_id not in self.written]
+        try:
+            self._write(pack, [(c, error_result(message[:500])) for c in missing])
+        except OSError as e:
+            self._os_error(e)
+
+    def stop(self, message: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = SweepStop(message, 2)
+
+    def _os_error(self, e: OSError) -> None:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            self.stop_reason = SweepStop(disk_full_message(self.table.folder, "the results folder"), 2)
+        else:
+            self.stop_reason = SweepStop(f"cannot write to {self.table.folder} ({e}); check the folder "
+                                         f"and run the same command to resume", 2)
+
+    def _write(self, pack: int, rows: list[tuple[TrainConfig, dict]]) -> None:
+        self.table.add([row_for(cfg, self.grid.name, res) for cfg, res in rows])
+        self.written.update(cfg.config_id for cfg, _ in rows)
+        self.progress.pack_finished(pack, len(rows))
+        for cfg, res in rows:
+            score = f"I'={res['Iprime']:.3f}" if res["status"] == "ok" else res["status"]
+            if res["status"] == "error":
+                score += f" ({res['error']})"
+            print(f"finished {cfg.config_id} {cfg.model} nLayerG={cfg.nLayerG} nLayerD={cfg.nLayerD} "
+                  f"sizeG={cfg.sizeG} sizeD={cfg.sizeD} dropoutD={cfg.dropoutD} {cfg.subgrid} "
+                  f"seed={cfg.seed}: {score}", flush=True)
+        print(self.progress.line(), flush=True)
+        if time.monotonic() - self.last_compact > COMPACT_EVERY_S:
+            self.compact()
+
+    def compact(self) -> None:
+        self.table.compact()
+        self.last_compact = time.monotonic()
+
+
+def install_stop_handlers(writer: RowWriter) -> None:
+    """Ctrl-C / SIGTERM: stop starting trials and end the sweep (exit 130); a second one quits at once."""
+    def handler(signum, frame):
+        if writer.interrupted.is_set():
+            raise KeyboardInterrupt
+        writer.interrupted.set()
+        print(f"\n{signal.Signals(signum).name}: stopping; rows already written are kept "
+              f"(again to quit at once)", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def resume_command(argv: list[str]) -> str:
+    kept, skip = [], False
+    for a in argv:  # --limit N and --inject-failure X are one-off choices, not part of the resume
+        if skip:
+            skip = False
+            continue
+        if a in ("--limit", "--inject-failure"):
+            skip = True
+            continue
+        if a.startswith(("--limit=", "--inject-failure=")):
+            continue
+        kept.append(a)
+    return "python -m harness.sweep " + " ".join(shlex.quote(a) for a in kept)
+
+
+def run_sweep(grid: Grid, args: argparse.Namespace, argv: list[str],
+              pack_size: int | Callable[[TrainConfig], int] | None = None) -> int:
+    folder = Path(args.results).resolve() / grid.name
+    with FolderLock(folder) as lock:
+        if lock.note:
+            print(f"note: {lock.note}", flush=True)
+        table = ResultsTable(folder)
+        table.compact()  # what an earlier, killed driver left in parts/
+        done = table.done_ids()
+        todo = pending_configs(grid, done, args.limit)
+        write_atomic(folder / "grid.yaml", grid.text or Path(grid.path).read_text())
+        write_atomic(folder / "grid.json", json.dumps(
+            {"name": grid.name, "total": len(grid.configs),
+             "configs": len({c.settings_id for c in grid.configs}),
+             "by_family": grid.by_family(), "by_model": grid.by_model(),
+             "gan_subgrids": grid.gan_subgrids()}, indent=2))
+        if not todo:
+            print(f"{grid.name}: all {len(grid.configs)} configs are done ({table.path})")
+            return 0
+        check_space(folder, MIN_FREE_BYTES + BYTES_PER_CONFIG * len(todo))
+        return _run(grid, args, argv, table, done, todo, pack_size)
+
+
+def _run(grid: Grid, args, argv, table: ResultsTable, done: set[str], todo: list[TrainConfig], pack_size) -> int:
+    if args.executor == "local":
+        from harness.executors.local import LocalExecutor
+        executor = LocalExecutor(args)
     else:
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    ray_start = time.monotonic() - t0
-    gpus_available = ray.cluster_resources().get("GPU", 0)
-    gpus = args.gpus_per_trial if args.gpus_per_trial is not None else (0.25 if gpus_available else 0)
-    pack_size = args.pack_size or (GPU_PACK_SIZE if gpus else cpu_pack_size)
-    fail_id = os.environ.get(FAIL_ENV)
-    # the injected failure is one config's: it trains alone, so that its pack-mates do not fail with it
-    packs = make_packs([c for c in todo if c.config_id != fail_id], pack_size) + [[c] for c in todo if c.config_id == fail_id]
-    print(f"Ray started in {ray_start:.1f}s ({'cluster ' + address if address else 'embedded, local'}; "
-          f"{ray.cluster_resources().get('CPU', 0):g} CPUs, {gpus_available:g} GPUs). "
-          f"{len(todo)} configs to run in {len(packs)} trials (pack size <= {max(map(len, packs))}), "
-          f"{args.cpus_per_trial} CPU and {gpus:g} GPU each; {len(done)} already done.", flush=True)
-
-    base = {"data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else os.environ.get("HARNESS_DATA_DIR"),
-            "classifier": str(Path(args.classifier).resolve()) if args.classifier else None,
-            "cpus": args.cpus_per_trial, "gpus": gpus}
-    specs = [{**base, "label": pack_label(pack), "configs": [c.to_dict() for c in pack],
-              "fail": fail_id if any(c.config_id == fail_id for c in pack) else None} for pack in packs]
-
-    progress = Progress(total=len(grid.configs), already=len(done), started=time.monotonic())
-    gpu_memory = torch.cuda.get_device_properties(0).total_memory if gpus and torch.cuda.is_available() else None
-    trainable = tune.with_resources(run_pack_trial, lambda config: trial_resources(
-        [TrainConfig.from_dict(d) for d in config["spec"]["configs"]], args.cpus_per_trial, gpus, gpu_memory))
-    storage = Path(args.storage).resolve() if args.storage else folder / "ray"
-    tuner = tune.Tuner(
-        trainable,
-        param_space={"spec": tune.grid_search(specs)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=args.max_concurrent or None, num_samples=1),
-        run_config=tune.RunConfig(
-            name=f"{grid.name}-{dt.datetime.now():%Y%m%d-%H%M%S}", storage_path=str(storage),
-            failure_config=tune.FailureConfig(max_failures=args.retries),
-            callbacks=[make_callback(grid, table, {c.config_id: c for c in todo}, progress)],
-            progress_reporter=tune.CLIReporter(
-                metric_columns={"configs": "configs", "best_Iprime": "best I'"},
-                parameter_columns={"spec/label": "trial trains"}, max_report_frequency=30),
-            verbose=1),
-    )
-    t1 = time.monotonic()
-    tuner.fit()
-    ray.shutdown()
-    n_err = int((table.df["status"] == "error").sum()) if not table.df.empty else 0
-    print(f"{grid.name}: {len(table.done_ids())}/{len(grid.configs)} done, {n_err} errors; "
-          f"sweep {time.monotonic() - t1:.1f}s + Ray start {ray_start:.1f}s; results in {table.path}")
+        from harness.executors.raytune import RayExecutor
+        executor = RayExecutor(args, table.folder)
+    info = executor.start()                        # SweepStop(2) if it cannot run a trial
+    try:
+        gpus = info.gpus_per_trial
+        rates = Rates.load("cuda" if gpus else "cpu")
+        fail = frozenset(args.inject_failure or ())
+        packs = plan_packs(todo, pack_size or args.pack_size or (GPU_PACK_SIZE if gpus else cpu_pack_size), rates, fail)
+        resources = [trial_resources(p, args.cpus_per_trial, gpus, info.gpu_memory) for p in packs]
+        slots = info.slots(resources)
+        costs = [rates.pack_seconds(p) for p in packs] if rates else [float(len(p)) for p in packs]
+        projected = project(packs, rates, slots) if rates else None
+        print(f"{info.description}. {len(todo)} configs to run in {len(packs)} trials "
+              f"(pack size <= {max(map(len, packs))}), {args.cpus_per_trial:g} CPU and {gpus:g} GPU each, "
+              f"{slots} at a time; {len(done)} already done.", flush=True)
+        if rates:
+            print(f"Projected wall time: {fmt_duration(projected)} ({rates.kind} rates: {rates.measured})", flush=True)
+        else:
+            print(f"Projected wall time: unknown (no measured rate for this device kind; "
+                  f"python -m harness.bench --save-rates measures one)", flush=True)
+        progress = Progress(total=len(grid.configs), already=len(done), costs=costs,
+                            sizes=[len(p) for p in packs], projected=projected)
+        writer = RowWriter(grid, table, packs, progress)
+        env = TrialEnv(
+            data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else os.environ.get("HARNESS_DATA_DIR"),
+            classifier=str(Path(args.classifier).resolve()) if args.classifier else None,
+            threads=max(1, int(args.cpus_per_trial)), gpu=gpus > 0, fail=fail)
+        install_stop_handlers(writer)
+        t1 = time.monotonic()
+        interrupted = False
+        try:
+            executor.run(packs, resources, env, writer)
+        except KeyboardInterrupt:
+            interrupted = True
+        except SweepStop:
+            raise
+        except Exception as e:  # the executor's machinery failed, not a trial (those are rows)
+            if writer.stop_reason is not None:
+                raise writer.stop_reason from None
+            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(e):
+                raise SweepStop(disk_full_message(executor.storage, "Ray Tune's storage"), 2) from None
+            last = [line for line in str(e).strip().splitlines() if line.strip()][-1:] or [""]
+            raise SweepStop(f"the {args.executor} executor stopped with an error ({type(e).__name__}: "
+                            f"{last[0][:300]}); rows already written are kept; resume with: "
+                            f"{resume_command(argv)}", 1) from None
+    finally:
+        executor.stop()
+        try:
+            table.compact()
+        except OSError:
+            pass  # the parts stay; the next run merges them
+    if writer.stop_reason is not None:
+        raise writer.stop_reason
+    df = table.df
+    ids = {c.config_id for c in grid.configs}
+    rows = df[df["configId"].isin(ids)] if not df.empty else df
+    n_done = int(rows["status"].isin(("ok", "diverged")).sum()) if not rows.empty else 0
+    n_err = int((rows["status"] == "error").sum()) if not rows.empty else 0
+    print(f"{grid.name}: {n_done}/{len(grid.configs)} done, {n_err} errors; this run "
+          f"{dt.timedelta(seconds=round(time.monotonic() - t1))}; results in {table.folder}", flush=True)
+    if interrupted or writer.interrupted.is_set():
+        print(f"Interrupted: {n_done} of {len(grid.configs)} configs are done. Resume with: "
+              f"{resume_command(argv)}", flush=True)
+        return 130
+    if n_err:
+        print(f"{n_err} configs have error rows (their messages are in the table's 'error' column); "
+              f"retry them with: {resume_command(argv)}", flush=True)
+        return 1
     return 0
-
-
-def run_pack_trial(config: dict) -> None:
-    run_pack(config["spec"])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -316,6 +411,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--results", default="results", help="results folder (default: results/)")
     p.add_argument("--data-dir", help="MNIST folder (default: $HARNESS_DATA_DIR, else download to a cache)")
     p.add_argument("--classifier", help="ConvNet weights (default: the committed classifiers/mnist_convnet.pt)")
+    p.add_argument("--executor", choices=("ray", "local"), default="ray",
+                   help="ray: Ray Tune trials on an embedded local Ray or a cluster (default); local: the packs "
+                        "one after another in this process, without Ray")
     p.add_argument("--address", help="an existing Ray cluster (default: $RAY_ADDRESS, else an embedded local Ray)")
     p.add_argument("--gpus-per-trial", type=float, help="GPU fraction per trial (default 0.25 where GPUs exist, else 0)")
     p.add_argument("--cpus-per-trial", type=float, default=1, help="CPUs per trial (default 1)")
@@ -325,32 +423,44 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="run at most N not-yet-done configs")
     p.add_argument("--retries", type=int, default=1, help="retries of a failing trial before its rows are 'error'")
     p.add_argument("--storage", help="Ray Tune's experiment folder (default RESULTS/<grid>/ray; shared on a multi-node cluster)")
+    p.add_argument("--preflight-timeout", type=float, default=120,
+                   help="seconds a test task with a trial's resources may take to start on the cluster (default 120)")
+    p.add_argument("--max-configs", type=int, default=DEFAULT_MAX_CONFIGS,
+                   help=f"refuse grids that expand to more runs (default {DEFAULT_MAX_CONFIGS:,})")
+    p.add_argument("--inject-failure", action="append", metavar="CONFIG_ID",
+                   help="fault injection: the trial of this config raises instead of training (repeatable), to "
+                        "check retries and error rows on your cluster; the config trains alone")
     p.add_argument("--dry-run", action="store_true", help="print counts (per family, per GAN subgrid, done) and exit")
     args = p.parse_args(argv)
-    for name in ("limit", "pack_size", "max_concurrent", "retries"):
+    for name in ("limit", "pack_size", "max_concurrent", "retries", "max_configs"):
         v = getattr(args, name)
         if v is not None and v < 0:
             p.error(f"--{name.replace('_', '-')} must be >= 0")
     if args.cpus_per_trial <= 0 or (args.gpus_per_trial is not None and args.gpus_per_trial < 0):
         p.error("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    if args.executor == "local" and args.address:
+        p.error("--address is for --executor ray (a Ray cluster); --executor local runs in this process")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     try:
-        grid = load_grid(args.grid)
+        grid = load_grid(args.grid, max_configs=args.max_configs)
         done = ResultsTable(Path(args.results) / grid.name).done_ids()
-        if not args.dry_run:  # fail here, once, rather than in every trial
-            resolve_data_dir(args.data_dir)
-            load_classifier(args.classifier)
-    except (GridError, DataError, ClassifierError, ResultsError) as e:
+        if args.dry_run:
+            print(dry_run_report(grid, done))
+            return 0
+        resolve_data_dir(args.data_dir)  # fail here, once, rather than in every trial
+        load_classifier(args.classifier)
+        return run_sweep(grid, args, argv)
+    except (GridError, DataError, ClassifierError, ResultsError, LockHeld) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.dry_run:
-        print(dry_run_report(grid, done))
-        return 0
-    return run_sweep(grid, args)
+    except SweepStop as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
 
 
 if __name__ == "__main__":

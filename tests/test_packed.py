@@ -269,7 +269,7 @@ def test_asking_for_bf16_on_cpu_changes_nothing(data, scorer):
 # --- the benchmark's arithmetic -------------------------------------------------------------------
 
 def test_bench_packs_mix_optimizers_and_the_difference_method_cancels_first_steps():
-    from harness.bench import interpolate, seconds_per_step, table1_gan_configs
+    from harness.bench import seconds_per_step, table1_gan_configs
     cfgs = table1_gan_configs("small", 10)
     assert len(cfgs) == 24 and len({c.settings_id for c in cfgs}) == 24 and len({c.shape_key() for c in cfgs}) == 1
     for K in (2, 8, 24):
@@ -278,4 +278,3 @@ def test_bench_packs_mix_optimizers_and_the_difference_method_cancels_first_step
     assert total_steps(cfgs[0]) == 10 < steps_per_epoch(cfgs[0])   # no epoch end inside the timed steps
     # a trainer whose first step costs 5 s and every other 0.1 s: 0.1 s per step
     assert seconds_per_step(lambda n: n / (5 + 0.1 * (n - 1)), 9, 2) == pytest.approx(0.1)
-    assert interpolate(1.5, [1, 2, 4], [10, 20, 40]) == 15 and interpolate(9, [1, 2, 4], [10, 20, 40]) == 40

@@ -1,4 +1,6 @@
-"""The results table: rows replaced by configId, done = ok/diverged, atomic rewrite, bad file."""
+"""The results table: rows replaced by configId, done = ok/diverged, parts and compaction, bad file.
+(Concurrent writers and interrupted compactions: tests/test_sweep.py.)"""
+import pandas as pd
 import pytest
 
 from harness.results import ResultsError, ResultsTable
@@ -19,7 +21,13 @@ def test_add_replace_and_done_ids(tmp_path):
     again.add([row("b", "ok", 2.0)])                         # the retried error is replaced
     final = ResultsTable(tmp_path / "g").df.set_index("configId")
     assert len(final) == 3 and final.loc["b", "status"] == "ok" and list(final.loc["b", "IprimePerEpoch"]) == [0.5, 2.0]
-    assert [p.name for p in (tmp_path / "g").iterdir()] == ["trials.parquet"]  # no temp files left
+    assert len(list((tmp_path / "g" / "parts").iterdir())) == 3       # one part per add, nothing else
+    again.compact()                                                    # parts merged into the table
+    assert not list((tmp_path / "g" / "parts").iterdir())
+    assert {p.name for p in (tmp_path / "g").iterdir()} == {"trials.parquet", "parts", ".table.lock"}
+    merged = ResultsTable(tmp_path / "g").df.set_index("configId")
+    pd.testing.assert_frame_equal(merged.drop(columns="error"), final.drop(columns="error"))
+    assert merged["error"].isna().equals(final["error"].isna())
 
 
 def test_unreadable_table_is_reported_not_replaced(tmp_path):

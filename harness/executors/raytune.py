@@ -1,0 +1,351 @@
+"""`--executor ray` (the default): one Ray Tune trial per pack, on an embedded local Ray or an
+existing cluster (`--address`).
+
+The driver's cost per trial does not grow with the grid:
+- Tune's parameters of a trial are its pack's index (and a label for the status table), handed
+  out by `PackSearcher`, a counter. (A `tune.grid_search` over the packs' specs, as before, made
+  Tune deep-copy every spec for every trial it generated: quadratic in the grid.)
+- The packs and the trials' settings reach the workers once, through the object store
+  (`tune.with_parameters`), and a trial reads its own pack out of them.
+- Worker processes are reused (`reuse_actors`), and `harness.trial` keeps MNIST, the classifier
+  and the test set's statistics per process. Packs of similar memory ask for identical
+  resources (see `sweep.trial_resources`) so that one process serves many of them.
+
+How rows reach the driver, and why it works on a cluster: a trial reports only numbers to Tune
+(epoch, best I', configs), so Tune's experiment state stays small. Its rows (every field and the
+sample PNG as bytes) go to `Inbox`, a small actor pinned to the driver's node (0 CPUs, node
+affinity), through Ray's own object transfer: no shared file system is needed, only the
+driver's machine holds the results folder, and losing a worker node loses no inbox. The trial
+waits until the inbox has the rows, then reports its final result; the driver's Tune callback
+then drains the inbox and writes the rows. A trial that fails after its put is retried and puts
+again; rows are keyed by config id, so nothing is doubled.
+
+Before the Tuner starts, one trivial task with the largest trial's resources must run within
+--preflight-timeout; if it cannot, the sweep ends with one line naming the likely cause.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+
+from harness.config import TrainConfig
+from harness.executors import ExecutorInfo, SweepStop, disk_full_message
+from harness.trial import TrialEnv, pack_label, run_trial
+
+TOKEN_FILE = Path.home() / ".ray" / "auth_token"
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT nobody listens on (ray.init would retry for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "auto", "ray://...": left to Ray
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConnectionError(f"nothing answers at {host}:{port}: {e}") from None
+
+
+def auth_hint() -> str:
+    """What to try about token authentication, given this process's settings."""
+    mode = os.environ.get("RAY_AUTH_MODE", "")
+    if mode == "token" or os.environ.get("RAY_AUTH_TOKEN"):
+        return ("this driver uses token authentication (RAY_AUTH_MODE=token"
+                f"{', token from ' + str(TOKEN_FILE) if TOKEN_FILE.exists() else ''}); if the cluster was "
+                "started without it, run with RAY_AUTH_MODE=disabled, else give every node the same token "
+                "(RAY_AUTH_TOKEN or ~/.ray/auth_token)")
+    return ("if the cluster uses token authentication, put its token in ~/.ray/auth_token or RAY_AUTH_TOKEN "
+            "and set RAY_AUTH_MODE=token")
+
+
+# --- the worker side ----------------------------------------------------------------------------
+
+def pack_trial(config: dict, plan: dict) -> None:
+    """Ray Tune trainable: train and score pack number config["pack"], send its rows to the inbox."""
+    import math
+
+    import ray
+    from ray import tune
+
+    i = config["pack"]
+    configs = [TrainConfig.from_dict(d) for d in json.loads(plan["packs"][i])]
+    epochs = {"epoch": 0}
+
+    def on_epoch(epoch: int, scores: dict[str, float]) -> None:
+        finite = [v for v in scores.values() if math.isfinite(v)]
+        epochs["epoch"] = epoch
+        tune.report({"epoch": epoch, "Iprime": max(finite, default=math.nan), "training": len(scores)})
+
+    rows = run_trial(configs, plan["env"], on_epoch)
+    ray.get(plan["inbox"].put.remote(i, rows))     # the rows are with the driver's node ...
+    ok = [r["result"]["Iprime"] for r in rows if r["result"]["status"] == "ok"]
+    tune.report({"epoch": epochs["epoch"], "Iprime": max(ok, default=math.nan),  # ... then the result
+                 "training": 0, "rows": len(rows)})
+
+
+class StorageFull(logging.Filter):
+    """Ray Tune logs (with a traceback) and carries on when its storage is full; this filter drops
+    those records and stops the sweep with the sweep's own one-line message instead."""
+
+    def __init__(self, sink, storage: Path):
+        super().__init__()
+        self.sink, self.storage = sink, storage
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if "No space left on device" in record.getMessage() + repr(exc) or (
+                isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)):
+            self.sink.stop(disk_full_message(self.storage, "Ray Tune's storage"))
+            return False
+        return True
+
+
+class Inbox:
+    """Rows of finished trials, waiting for the driver (a Ray actor on the driver's node)."""
+
+    def __init__(self):
+        self.rows: list[tuple[int, list[dict]]] = []
+
+    def put(self, pack: int, rows: list[dict]) -> None:
+        self.rows.append((pack, rows))
+
+    def take(self) -> list[tuple[int, list[dict]]]:
+        out, self.rows = self.rows, []
+        return out
+
+
+class Probe:
+    """The preflight's actor: trials are actors, so the check is one too."""
+
+    def __init__(self):
+        import harness.trial  # noqa: F401  (the project must be importable on the workers)
+
+    def where(self) -> str:
+        return socket.gethostname()
+
+
+# --- the driver side ----------------------------------------------------------------------------
+
+class RayExecutor:
+    def __init__(self, args, folder: Path):
+        self.args = args
+        self.address = args.address or os.environ.get("RAY_ADDRESS")
+        self.storage = Path(args.storage).resolve() if args.storage else folder / "ray"
+        self.started = False
+
+    def start(self) -> ExecutorInfo:
+        if self.address and "RAY_AUTH_MODE" not in os.environ and TOKEN_FILE.exists():
+            os.environ["RAY_AUTH_MODE"] = "token"  # `ray start`'s default, and its token is here (read at import)
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic status table, with our columns
+        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the results table is the log
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C is the sweep's (exit 130, its own resume hint)
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1e9")
+        # ...so Tune finds no per-trial result files at the end: that is expected, not worth a warning
+        logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+        # a failed trial is one line of the sweep's ("finished ... error (message)"), not a traceback
+        logging.getLogger("ray.tune.execution.tune_controller").addFilter(
+            lambda record: not record.getMessage().startswith("Trial task failed for trial"))
+        import ray
+
+        if self.address:
+            try:
+                check_reachable(self.address)
+                ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
+            except (ConnectionError, RuntimeError) as e:
+                raise SweepStop(f"cannot connect to the Ray cluster at {self.address} "
+                                f"({str(e).splitlines()[0][:200]}); check the address (ray status on the head); "
+                                f"{auth_hint()}", 2) from None
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        self.started = True
+        res = ray.cluster_resources()
+        gpus_available = res.get("GPU", 0)
+        gpus = self.args.gpus_per_trial if self.args.gpus_per_trial is not None else (0.25 if gpus_available else 0)
+        gpu_memory = None
+        if gpus:
+            import torch
+            if torch.cuda.is_available():
+                gpu_memory = torch.cuda.get_device_properties(0).total_memory
+        where = f"cluster {self.address}" if self.address else "embedded, local"
+        return ExecutorInfo(description=f"Ray ({where}): {res.get('CPU', 0):g} CPUs, {gpus_available:g} GPUs",
+                            cpus=res.get("CPU", 0), gpus=gpus_available, gpus_per_trial=gpus,
+                            gpu_memory=gpu_memory, max_concurrent=self.args.max_concurrent)
+
+    def preflight(self, need: dict) -> None:
+        """One trivial actor with a trial's resources must start and answer within the timeout."""
+        import ray
+        from ray.exceptions import GetTimeoutError, RayError
+
+        shown = ", ".join(f"{k} {v / 2**30:.1f} GiB" if k == "memory" else f"{k} {v:g}" for k, v in need.items() if v)
+        fits = [n for n in ray.nodes() if n.get("Alive") and all(
+            n["Resources"].get(key, 0) >= need.get(k, 0) for k, key in (("cpu", "CPU"), ("gpu", "GPU"), ("memory", "memory")))]
+        if not fits:
+            raise SweepStop(f"no node of the Ray cluster has what the largest trial asks for ({shown}); lower "
+                            f"--pack-size, --cpus-per-trial or --gpus-per-trial, or add a larger node", 2)
+        probe = ray.remote(Probe).options(num_cpus=need["cpu"], num_gpus=need.get("gpu", 0),
+                                          memory=need.get("memory") or None, max_restarts=0).remote()
+        try:
+            ray.get(probe.where.remote(), timeout=self.args.preflight_timeout)
+        except GetTimeoutError:
+            raise SweepStop(f"a test actor asking for {shown} did not start on the Ray cluster within "
+                            f"{self.args.preflight_timeout:g}s (--preflight-timeout); likely causes: the workers cannot "
+                            f"authenticate ({auth_hint()}), or the nodes that fit are busy or gone", 2) from None
+        except RayError as e:
+            text = str(e)
+            if "ModuleNotFoundError" in text or "No module named" in text:
+                raise SweepStop("the project is not importable on the Ray workers; install it on every node "
+                                "(pip install -e . in the same environment as ray start)", 2) from None
+            if "never ran" in text:
+                raise SweepStop(f"the Ray cluster cancelled a test actor before it ran, as it does when the driver "
+                                f"and the cluster disagree on authentication: {auth_hint()}", 2) from None
+            last = [line for line in text.strip().splitlines() if line.strip()][-1][:300]
+            raise SweepStop(f"a test actor failed on the Ray cluster ({last}); {auth_hint()}", 2) from None
+        finally:
+            ray.kill(probe)
+
+    def run(self, packs: list[list[TrainConfig]], resources: list[dict], env: TrialEnv, sink) -> None:
+        import datetime as dt
+
+        import ray
+        from ray import tune
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        self.preflight(max(resources, key=lambda r: (r.get("gpu", 0), r.get("memory", 0), r["cpu"])))
+        here = ray.get_runtime_context().get_node_id()
+        inbox = ray.remote(Inbox).options(
+            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False)).remote()
+        plan = {"packs": [json.dumps([c.to_dict() for c in p]) for p in packs], "env": env, "inbox": inbox}
+        full = StorageFull(sink, self.storage)
+        for name in ("ray.tune.execution.experiment_state", "ray.tune.tune", "ray.tune.execution.tune_controller"):
+            logging.getLogger(name).addFilter(full)
+        trainable = tune.with_resources(tune.with_parameters(pack_trial, plan=plan),
+                                        lambda config: resources[config["pack"]])
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(search_alg=_tune_classes().PackSearcher([pack_label(p) for p in packs]),
+                                        num_samples=len(packs), reuse_actors=True,
+                                        max_concurrent_trials=self.args.max_concurrent or None),
+            run_config=tune.RunConfig(
+                name=f"sweep-{dt.datetime.now():%Y%m%d-%H%M%S}", storage_path=str(self.storage),
+                stop=_tune_classes().StopWhenAsked(sink), failure_config=tune.FailureConfig(max_failures=self.args.retries),
+                callbacks=[_tune_classes().Driver(sink, inbox)],
+                progress_reporter=_tune_classes().StatusTable(
+                    metric_columns={"epoch": "epoch", "Iprime": "best I'", "training": "training"},
+                    parameter_columns={"trains": "trial trains"}, max_report_frequency=30,
+                    max_progress_rows=12, max_error_rows=5),
+                verbose=1),
+        )
+        tuner.fit()
+
+    def stop(self) -> None:
+        if self.started:
+            import ray
+            ray.shutdown()
+            self.started = False
+
+
+def _tune_classes():
+    """The Tune plug-ins of `RayExecutor.run` (defined on first use: Ray Tune is imported then)."""
+    global _TUNE
+    if _TUNE is None:
+        _TUNE = _define_tune_classes()
+    return _TUNE
+
+
+_TUNE = None
+
+
+def _define_tune_classes():
+    import types
+
+    import ray
+    from ray.tune import Callback, CLIReporter, Stopper
+    from ray.tune.search import Searcher
+
+    class StatusTable(CLIReporter):
+        """Tune's status table, a dozen rows long even in the final report (Tune would list every
+        trial there, 1330 for Table 1; the results table has them all)."""
+
+        def report(self, trials, done, *sys_info):
+            super().report(trials, False, *sys_info)
+
+    class DriverOnly:
+        """The Tuner pickles its settings for Tuner.restore, which this harness does not use (it
+        resumes from its results table): what holds the driver's live objects pickles empty."""
+
+        def __getstate__(self):
+            return {}
+
+        def __setstate__(self, state):
+            pass
+
+    class PackSearcher(Searcher):
+        """Hands out pack indices in order: O(1) per trial, a counter as its whole state."""
+
+        def __init__(self, labels: list[str]):
+            super().__init__()
+            self.labels, self.next = labels, 0
+
+        def suggest(self, trial_id: str):
+            if self.next >= len(self.labels):
+                return Searcher.FINISHED
+            self.next += 1
+            return {"pack": self.next - 1, "trains": self.labels[self.next - 1]}
+
+        def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
+            pass
+
+        def save(self, checkpoint_path: str) -> None:
+            Path(checkpoint_path).write_text(json.dumps({"next": self.next}))
+
+        def restore(self, checkpoint_path: str) -> None:
+            self.next = json.loads(Path(checkpoint_path).read_text())["next"]
+
+    class Driver(DriverOnly, Callback):
+        """Passes Tune's events to the sink; drains the inbox when a trial has sent its rows."""
+
+        def __init__(self, sink, inbox):
+            self.sink, self.inbox = sink, inbox
+
+        def drain(self) -> None:
+            for pack, rows in ray.get(self.inbox.take.remote()):
+                self.sink.finished(pack, rows)
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            self.sink.started(trial.config["pack"])
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if "rows" in result:
+                self.drain()
+            elif result.get("epoch"):
+                self.sink.epoch(trial.config["pack"], int(result["epoch"]), {})
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self.drain()
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self.drain()
+            message = "trial failed"
+            if trial.error_file and Path(trial.error_file).exists():
+                lines = [l for l in Path(trial.error_file).read_text().strip().splitlines() if l.strip()]
+                message = lines[-1] if lines else message
+            self.sink.failed(trial.config["pack"], message)
+
+    class StopWhenAsked(DriverOnly, Stopper):
+        """Ends the experiment when the sink says so (Ctrl-C, SIGTERM, a full disk)."""
+
+        def __init__(self, sink):
+            self.sink = sink
+
+        def __call__(self, trial_id, result):
+            return False
+
+        def stop_all(self):
+            return self.sink.stopping
+
+    return types.SimpleNamespace(PackSearcher=PackSearcher, Driver=Driver, StopWhenAsked=StopWhenAsked,
+                                 StatusTable=StatusTable)

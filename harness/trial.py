@@ -1,0 +1,87 @@
+"""One trial: train and score one pack of configs, wherever it runs (a Ray worker process, or the
+sweep's own process with `--executor local`). No Ray here.
+
+    rows = run_trial(configs, env, on_epoch)   # one {"configId", "result", "png"} per config
+
+A worker process runs many trials (Ray Tune reuses its actors), so what every trial needs and
+no trial changes (the MNIST training set on the device, the classifier and the test set's
+feature statistics for FID) is loaded once per process and kept in `_CACHE`.
+
+The rows travel back to the driver as data (the row's fields and the 8 x 8 sample PNG as bytes),
+never as paths: on a multi-node cluster only the driver's machine holds the results folder.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from harness.config import TrainConfig
+from harness.data import gan_training_set
+from harness.metrics import Scorer
+from harness.packed import train_pack
+from harness.train import EpochHook, pick_device, train
+
+
+class InjectedFailure(RuntimeError):
+    """Raised for the configs of `--inject-failure` (see TrialEnv.fail)."""
+
+
+@dataclass(frozen=True)
+class TrialEnv:
+    """What every trial of one sweep shares."""
+    data_dir: str | None
+    classifier: str | None
+    threads: int = 1               # torch threads of the trial (its CPUs)
+    gpu: bool = False              # train on the process's CUDA device, if it has one
+    # Fault injection, a documented sweep option (--inject-failure): a trial holding one of these
+    # config ids raises instead of training, so retries and error rows can be checked on a real
+    # cluster. The sweep gives each such config a trial of its own.
+    fail: frozenset[str] = field(default_factory=frozenset)
+
+
+def pack_label(pack: list[TrainConfig]) -> str:
+    """What a trial trains, for status lines: 'GAN G5x1600 D2x1024 (24 configs)'."""
+    c = pack[0]
+    what = f"{c.model} G{c.nLayerG}x{c.sizeG} D{c.nLayerD}x{c.sizeD}"
+    return what + (f" {c.subgrid} seed {c.seed}" if len(pack) == 1 else f" ({len(pack)} configs)")
+
+
+_CACHE: dict[tuple, object] = {}
+
+
+def _cached(key: tuple, make):
+    if key not in _CACHE:
+        _CACHE[key] = make()
+    return _CACHE[key]
+
+
+def device_for(env: TrialEnv) -> torch.device:
+    return pick_device("cuda" if env.gpu and torch.cuda.is_available() else "cpu")
+
+
+def run_trial(configs: list[TrainConfig], env: TrialEnv, on_epoch: EpochHook | None = None) -> list[dict]:
+    """Train and score `configs` (one shape; one config = the reference trainer); their rows."""
+    torch.set_num_threads(max(1, env.threads))
+    hit = sorted(c.config_id for c in configs if c.config_id in env.fail)
+    if hit:
+        raise InjectedFailure(f"injected failure (--inject-failure) for {', '.join(hit)}")
+    device = device_for(env)
+    n_images = configs[0].trainImages
+    data = _cached(("data", env.data_dir, n_images, str(device)),
+                   lambda: gan_training_set(env.data_dir, n_images, device))
+    scorer = _cached(("scorer", env.classifier, env.data_dir, str(device)),
+                     lambda: Scorer(env.classifier, env.data_dir, device))
+    with tempfile.TemporaryDirectory() as tmp:
+        if len(configs) == 1:
+            results = [train(configs[0], data, scorer, Path(tmp), device, on_epoch=on_epoch)]
+        else:
+            results = train_pack(configs, data, scorer, Path(tmp), device, on_epoch=on_epoch)
+        rows = []
+        for cfg, res in zip(configs, results):
+            row = {**res.to_row(), "packSize": len(configs)}  # what the row's timings mean
+            png = Path(row.pop("samplesPath")).read_bytes() if row["samplesPath"] else None
+            rows.append({"configId": cfg.config_id, "result": row, "png": png})
+    return rows
