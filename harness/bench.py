@@ -25,7 +25,7 @@ Projection: each Table 1 config's cost per step is taken as c = 3 P_G + 7 P_D (i
 weights: G's forward and backward; D's three forwards, D-step backward and G-step input
 gradient); seconds per model-step are interpolated piecewise-linearly in log(c) - log(time)
 between the measured architectures (clamped outside). GAN configs train in packs of the size
-given (24 per architecture), EBGAN configs in packs of at most 2 (two per architecture).
+given, at most the configs of one shape (Table 1: 24 GAN and 2 EBGAN configs per architecture).
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 
 import torch
@@ -172,8 +173,9 @@ def project_table1(sec_per_model_step: dict[str, dict[int, float]], pack) -> flo
     archs = [a for a in ARCHS if a in sec_per_model_step]
     steps = TABLE1["epochs"] * TABLE1["steps_per_epoch"]
     total = 0.0
+    per_shape = Counter(cfg.shape_key() for cfg in grid.configs)   # a pack is at most one shape's configs
     for cfg in grid.configs:
-        k = min(pack(cfg) if callable(pack) else pack, 2 if cfg.family == "ebgan" else 24)
+        k = min(pack(cfg) if callable(pack) else pack, per_shape[cfg.shape_key()])
         pts = [(math.log(step_cost(table1_gan_configs(a, 1)[0])), sec_per_model_step[a].get(k)) for a in archs]
         if any(t is None for _, t in pts):
             return None
