@@ -129,12 +129,15 @@ def load_grid(path: str | Path) -> Grid:
 # -- reading ----------------------------------------------------------------------------------
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses a key repeated in one mapping (PyYAML keeps the last silently)."""
+    """SafeLoader that refuses a key repeated in one mapping (PyYAML keeps the last silently).
+    Merge keys (`<<: *anchor`) work as in YAML: the mapping's own keys override the merged ones."""
 
 
 def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: set = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if isinstance(key, typing.Hashable):
             if key in seen:
@@ -364,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     for model, n in grid.by_model().items():
         print(f"  model {model}: {n}")
     for model, subgrids in grid.subgrids().items():
-        print(f"{model} optimizer subgrids (optimD/optimG/lr):")
+        print(f"{model} optimizer subgrids:")
         for subgrid, n in subgrids.items():
             print(f"  {subgrid}: {n}")
     return 0

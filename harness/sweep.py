@@ -112,14 +112,14 @@ def dry_run_report(grid: Grid, done: set[str]) -> str:
 
     def count(label: str, cfgs: list[TrainConfig]) -> str:
         n_done = sum(c.config_id in done for c in cfgs)
-        return f"  {label:<28} {len(cfgs):>6}   done {n_done:>6}"
+        return f"  {label:<32} {len(cfgs):>6}   done {n_done:>6}"
 
     for family in families.all():
         cfgs = [c for c in grid.configs if c.family == family.name]
         if cfgs:
             lines.append(count(family.title, cfgs) + ("" if family.packs else "   (not packable: runs unpacked, one config per trial)"))
     for model, subgrids in grid.subgrids().items():
-        lines.append(f"{model} optimizer subgrids (optimD/optimG/lr):")
+        lines.append(f"{model} optimizer subgrids:")
         for sub in subgrids:
             lines.append(count(sub, [c for c in grid.configs if c.model == model and c.subgrid == sub]))
     return "\n".join(lines)
