@@ -74,6 +74,8 @@ from typing import Iterator, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.adam import adam as functional_adam
+from torch.optim.sgd import sgd as functional_sgd
 
 from harness import families
 from harness.config import TrainConfig
@@ -335,18 +337,16 @@ class PackOptimizer:
     """The optimizers of one packed network: Adam or SGD per member, with its own settings.
 
     Members with equal settings are neighbours (`member_order`); a block of them owns rows
-    [start:end] of every stacked parameter. One step applies, to all blocks at once, the tensor
-    ops of torch.optim.Adam / SGD (their default single-tensor code, eps = 1e-8, no weight
-    decay), as torch._foreach_* ops with one scalar per block:
-        Adam:  m <- m + (1 - beta1)(g - m);   v <- beta2 v + (1 - beta2) g^2
-               w <- w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-        SGD:   b <- momentum b + g  (b = g at t = 1; no b if momentum = 0);   w <- w - lr b
-    so each member's update is bit for bit torch's (and, on a GPU, a few kernels for the whole
-    pack rather than a few per member and parameter). Bit-equality matters: in EBGAN's first
-    steps Adam's update is about lr * sign(g) for gradients that are nearly 0, and a 1-ulp
-    difference grows ~1e4-fold within 6 steps (we measured it with torch's fused Adam), so only
-    identical arithmetic keeps a member on its reference trajectory. Adam's denominator goes
-    into a preallocated buffer (torch allocates it every step: page faults, on a CPU).
+    [start:end] of every stacked parameter. A step hands each block's rows (views) to
+    torch.optim's own functional Adam / SGD (`torch.optim.adam.adam`, `torch.optim.sgd.sgd`,
+    foreach; eps = 1e-8, no weight decay), so the arithmetic is torch's, not ours, and each
+    member's update is bit for bit what torch.optim.Adam / SGD give it alone (checked against
+    them in tests/test_packed.py). Bit-equality matters: in EBGAN's first steps Adam's update is
+    about lr * sign(g) for gradients that are nearly 0, and a 1-ulp difference grows ~1e4-fold
+    within 6 steps (we measured it with torch's fused Adam), so only identical arithmetic keeps
+    a member on its reference trajectory. The step counts are CPU tensors, as torch.optim.Adam
+    keeps them when not capturable: no device sync. (A hand-written foreach version of the same
+    ops, with a preallocated Adam denominator, measured the same speed on CPU.)
     Frozen members get zero gradients: their updates are exactly zero.
     """
 
@@ -356,9 +356,8 @@ class PackOptimizer:
         kept = {id(m.weight) for m in self.linears}              # gradients kept in place (StackedLinearFn)
         self.fresh = [p for p in params if id(p) not in kept]    # gradients autograd allocates
         self.frozen: torch.Tensor | None = None
-        self.t = 0
-        self.adam: list[tuple] = []   # (start, end, cfg, m, v, denominator), one tensor per parameter
-        self.sgd: list[tuple] = []    # (start, end, cfg, momentum buffers or [])
+        self.adam: list[tuple] = []   # (start, end, cfg, m, v, steps), one tensor per parameter
+        self.sgd: list[tuple] = []    # (start, end, cfg, momentum buffers: None until the first step)
         start = 0
         for _, run in groupby(range(len(kinds)), key=lambda k: optimizer_settings(kinds[k], configs[k])):
             end = start + len(list(run))
@@ -367,9 +366,9 @@ class PackOptimizer:
             def zeros() -> list[torch.Tensor]:
                 return [torch.zeros_like(p[start:end]) for p in params]
             if kinds[start] == "adam":
-                self.adam.append((start, end, cfg, zeros(), zeros(), zeros()))
+                self.adam.append((start, end, cfg, zeros(), zeros(), [torch.tensor(0.0) for _ in params]))
             else:
-                self.sgd.append((start, end, cfg, zeros() if cfg.sgdMomentum != 0 else []))
+                self.sgd.append((start, end, cfg, [None] * len(params)))
             start = end
 
     def zero_grad(self) -> None:
@@ -384,7 +383,6 @@ class PackOptimizer:
 
     @torch.no_grad()
     def step(self) -> None:
-        self.t = t = self.t + 1
         for m in self.linears:
             if m.grad_is_stale:                                   # no gradient this step
                 m.add_weight_grad(torch.zeros_like(m.weight[:, :, :1]), torch.zeros_like(m.weight[:, :1, :]))
@@ -393,32 +391,17 @@ class PackOptimizer:
                 p.grad = torch.zeros_like(p)
             elif self.frozen is not None:
                 p.grad.index_fill_(0, self.frozen, 0.0)
-        if self.adam:
-            w, g, m, v, d, scalars = [], [], [], [], [], []
-            for start, end, cfg, m_b, v_b, d_b in self.adam:
-                w_b, g_b = self.rows(start, end)
-                w, g, m, v, d = w + w_b, g + g_b, m + m_b, v + v_b, d + d_b
-                b1, b2 = cfg.adamBeta1, cfg.adamBeta2
-                scalars += [(1 - b1, b2, 1 - b2, (1 - b2 ** t) ** 0.5, -cfg.lr / (1 - b1 ** t))] * len(w_b)
-            one_minus_b1, b2, one_minus_b2, bc2_sqrt, neg_step = (list(x) for x in zip(*scalars))
-            torch._foreach_lerp_(m, g, one_minus_b1)                  # m.lerp_(g, 1 - beta1)
-            torch._foreach_mul_(v, b2)                                # v.mul_(beta2)
-            torch._foreach_addcmul_(v, g, g, one_minus_b2)            #  .addcmul_(g, g, value=1 - beta2)
-            torch._foreach_copy_(d, v)
-            torch._foreach_sqrt_(d)                                   # denom = (v.sqrt()
-            torch._foreach_div_(d, bc2_sqrt)                          #          / sqrt(1 - beta2^t))
-            torch._foreach_add_(d, 1e-8)                              #          .add_(eps)
-            torch._foreach_addcdiv_(w, m, d, neg_step)                # w.addcdiv_(m, denom, value=-step_size)
-        for start, end, cfg, b in self.sgd:
+        for start, end, cfg, m, v, steps in self.adam:
             w, g = self.rows(start, end)
-            if b:                                                     # b <- momentum b + g
-                if t == 1:
-                    torch._foreach_copy_(b, g)
-                else:
-                    torch._foreach_mul_(b, cfg.sgdMomentum)
-                    torch._foreach_add_(b, g)
-                g = b
-            torch._foreach_add_(w, g, alpha=-cfg.lr)                  # w.add_(g, alpha=-lr)
+            functional_adam(w, g, m, v, [], steps, foreach=True, capturable=False, differentiable=False,
+                            fused=None, grad_scale=None, found_inf=None, has_complex=False, amsgrad=False,
+                            beta1=cfg.adamBeta1, beta2=cfg.adamBeta2, lr=cfg.lr, weight_decay=0.0,
+                            eps=1e-8, maximize=False)
+        for start, end, cfg, buffers in self.sgd:
+            w, g = self.rows(start, end)
+            functional_sgd(w, g, buffers, foreach=True, grad_scale=None, found_inf=None, weight_decay=0.0,
+                           momentum=cfg.sgdMomentum, lr=cfg.lr, dampening=0.0, nesterov=False,
+                           maximize=False, has_sparse_grad=False)
 
     @torch.no_grad()
     def freeze(self, members: list[int]) -> None:
@@ -428,7 +411,8 @@ class PackOptimizer:
         for start, end, _, *state in self.adam + self.sgd:
             rows = [k - start for k in members if start <= k < end]
             for buffer in (x for buffers in state for x in buffers):
-                buffer[rows] = 0.0
+                if buffer is not None and buffer.dim() > 0:       # (not Adam's step counts)
+                    buffer[rows] = 0.0
         frozen = sorted(set(members) | set(self.frozen.tolist() if self.frozen is not None else []))
         self.frozen = torch.tensor(frozen, device=self.params[0].device)
 
