@@ -117,7 +117,8 @@ class Grid:
             "settings": dict(self.settings), "seeds": list(self.seeds),
             "families": self.raw.get("families", {}),
             "counts": {"total": len(self.configs), "by_family": self.by_family(),
-                       "by_model": self.by_model(), "gan_subgrids": self.gan_subgrids()},
+                       "by_model": self.by_model(), "gan_subgrids": self.gan_subgrids(),
+                       "subgrids": self.subgrids()},
         }
 
 

@@ -190,9 +190,16 @@ def test_began_records_m_and_k_per_epoch(reference):
     assert row["MPerEpoch"] == r.epochMetrics["M"] and "epochMetrics" not in row
 
 
-def test_an_unpackable_family_trains_in_packs_of_one(monkeypatch):
+def test_an_unpackable_family_trains_in_packs_of_one_and_the_dry_run_says_so(monkeypatch):
+    from pathlib import Path
+    from harness.grid import load_grid
+    from harness.sweep import dry_run_report
+    grid = load_grid(Path(__file__).resolve().parents[1] / "grids" / "smoke_families.yaml")
+    assert "not packable" not in dry_run_report(grid, set())
     monkeypatch.setattr(families.get("wgan_gp"), "packs", False)
-    cfgs = [replace(PACKS["WGAN-GP"][0], seed=s) for s in range(3)] + [PACKS["LSGAN"][0]]
-    assert sorted(len(p) for p in make_packs(cfgs, 8)) == [1, 1, 1, 1]
+    lines = dry_run_report(grid, set()).splitlines()
+    assert [l.split()[0] for l in lines if "not packable" in l] == ["WGAN-GP"]
+    cfgs = [replace(PACKS["WGAN-GP"][0], seed=s) for s in range(3)] + [PACKS["LSGAN"][0], replace(PACKS["LSGAN"][0], seed=5)]
+    assert sorted(len(p) for p in make_packs(cfgs, 8)) == [1, 1, 1, 2]
     with pytest.raises(ValueError, match="does not pack"):
         train_pack(cfgs[:2], torch.zeros(640, 1024), None)
