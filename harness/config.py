@@ -1,8 +1,18 @@
 """One training run's settings, under the paper's names (Table 1 and SPEC's defaults).
 
 A `TrainConfig` is plain data: the grid expands a grid file into many of them, the trainer
-consumes one, and every field lands as a column of the results table, so a reader can hold
+consumes one, and every setting lands as a column of the results table, so a reader can hold
 a row against Table 1.
+
+Settings are of two kinds:
+- common ones, fields of TrainConfig: Table 1's (nLayerG ... lr) and SPEC's defaults where the
+  paper is silent (epochs, batchSize, ...), the same for every family;
+- a family's own ones (EBGAN's margin and wPT, WGAN-GP's lambdaGP and nCritic, ...), declared
+  with their defaults by the family (`harness.families`) and held in `cfg.settings`. They read
+  as attributes too (`cfg.margin`), and are columns only in their family's rows: in the
+  results table a setting that does not apply to a row is null.
+
+    TrainConfig(family="ebgan", nLayerG=5, margin=10, wPT=0.1)
 """
 from __future__ import annotations
 
@@ -10,30 +20,28 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Mapping
 
-Family = Literal["gan", "ebgan"]
+from harness import families
+from harness.families import Family, Settings
 
 # Settings that define *what* is trained (the hashed identity of a config), as opposed to
 # bookkeeping that does not change the trajectory.
 TABLE1_SETTINGS = ("nLayerG", "nLayerD", "sizeG", "sizeD", "dropoutD", "optimD", "optimG", "lr")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TrainConfig:
     # -- Table 1 -------------------------------------------------------------------------
-    family: Family = "gan"
+    family: str = "gan"       # a registered family (harness/families/<family>.py)
     nLayerG: int = 2          # weight layers in G
-    nLayerD: int = 2          # weight layers in D (EBGAN: encoder layers + 1 decoder layer)
+    nLayerD: int = 2          # weight layers in D (auto-encoders: encoder layers + 1 decoder layer)
     sizeG: int = 400          # units per hidden layer of G
-    sizeD: int = 128          # units per hidden layer of D (EBGAN: the code size)
+    sizeD: int = 128          # units per hidden layer of D (auto-encoders: the code size)
     dropoutD: bool = False    # dropout in D's hidden layers
     optimD: str = "adam"      # "adam" | "sgd"
     optimG: str = "adam"      # "adam" | "sgd"
     lr: float = 0.001
-    # -- EBGAN ---------------------------------------------------------------------------
-    margin: float = 10.0      # m in L_D = D(x) + [m - D(G(z))]+
-    wPT: float = 0.0          # pulling-away weight; 0 = EBGAN, 0.1 = the paper's EBGAN-PT
     # -- SPEC's defaults where the paper is silent -----------------------------------------
     epochs: float = 25        # passes over the training set (fractions allowed for smoke runs)
     batchSize: int = 64
@@ -47,24 +55,40 @@ class TrainConfig:
     epochScoreSamples: int = 1000   # samples scored after every epoch
     # -- which run -------------------------------------------------------------------------
     seed: int = 0
+    # -- the family's own settings (its defaults filled in) ----------------------------------
+    settings: Settings = Settings()
 
-    def __post_init__(self) -> None:
-        # Normalise numbers to their declared types so that 25 and 25.0 hash alike.
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.type == "float" and isinstance(v, int) and not isinstance(v, bool):
-                object.__setattr__(self, f.name, float(v))
-            elif f.type == "int" and isinstance(v, float) and v.is_integer():
-                object.__setattr__(self, f.name, int(v))
+    def __init__(self, family: str = "gan", settings: Mapping[str, Any] | None = None, **values: Any):
+        """Common settings by name; any other keyword is a setting of the family."""
+        own = {k: values.pop(k) for k in list(values) if k not in COMMON_SETTINGS}
+        for f in _FIELDS:
+            object.__setattr__(self, f.name, _typed(values.get(f.name, f.default), f.type))
+        object.__setattr__(self, "family", family)
+        spec = families.find(family)
+        defaults = spec.settings if spec else {}
+        given = {**(settings or {}), **own}
+        merged = {**defaults, **given}
+        object.__setattr__(self, "settings", Settings(
+            {k: _typed(v, type(defaults[k]).__name__) if k in defaults else v for k, v in merged.items()}))
         problems = self.problems()
         if problems:
             raise ValueError("; ".join(problems))
 
+    def __getattr__(self, name: str) -> Any:
+        """A family setting as an attribute: cfg.margin (only called when no field matches)."""
+        if name.startswith("_") or name == "settings":
+            raise AttributeError(name)
+        try:
+            return self.settings[name]
+        except KeyError:
+            raise AttributeError(f"{self.family} config has no setting {name!r}") from None
+
     def problems(self) -> list[str]:
         """Everything impossible about this config, each as 'setting: what is wrong'."""
         out = []
-        if self.family not in ("gan", "ebgan"):
-            out.append(f"family: {self.family!r} is not 'gan' or 'ebgan'")
+        spec = families.find(self.family)
+        if spec is None:
+            out.append(f"family: {self.family!r} is not one of {', '.join(families.names())}")
         if self.nLayerG < 2:
             out.append(f"nLayerG: {self.nLayerG} < 2 (G needs a hidden and an output layer)")
         if self.nLayerD < 2:
@@ -81,53 +105,83 @@ class TrainConfig:
             out.append(f"epochs: {self.epochs} must be > 0")
         if not 0 <= self.dropoutRate < 1:
             out.append(f"dropoutRate: {self.dropoutRate} must be in [0, 1)")
-        if self.margin < 0:
-            out.append(f"margin: {self.margin} must be >= 0")
-        if self.wPT < 0:
-            out.append(f"wPT: {self.wPT} must be >= 0")
-        if self.family == "gan" and self.wPT != 0:
-            out.append("wPT: the pulling-away term is for EBGAN only; set it to 0 for GAN")
         if not 0 <= self.adamBeta1 < 1 or not 0 <= self.adamBeta2 < 1:
             out.append("adamBeta1/adamBeta2: must be in [0, 1)")
         if self.batchSize > self.trainImages:
             out.append(f"batchSize: {self.batchSize} > trainImages {self.trainImages}")
+        if spec is not None:
+            for name in self.settings:
+                if name not in spec.settings:
+                    owner = families.setting_owner(name)
+                    whose = f"it is {owner.name}'s" if owner else "no family has it"
+                    out.append(f"{name}: not a setting of {spec.name} ({whose}); remove it")
+            if not out:
+                out += spec.problems(self.settings)
         return out
 
     @property
+    def spec(self) -> Family:
+        """The family's plugin (harness/families/<family>.py)."""
+        return families.get(self.family)
+
+    @property
     def model(self) -> str:
-        """The paper's name for what is trained: GAN, EBGAN or EBGAN-PT."""
-        if self.family == "gan":
-            return "GAN"
-        return "EBGAN-PT" if self.wPT > 0 else "EBGAN"
+        """The report label of what is trained: GAN, EBGAN, EBGAN-PT, LSGAN, ..."""
+        return self.spec.model(self.settings)
 
     @property
     def subgrid(self) -> str:
-        """The GAN optimizer subgrid of Fig. 3: optimD/optimG/lr."""
-        return f"{self.optimD}/{self.optimG}/lr={self.lr:g}"
+        """The optimizer subgrid of Fig. 3: optimD/optimG/lr (a family may add its own settings)."""
+        return self.spec.subgrid(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every setting by name: family, Table 1's, the family's own, SPEC's defaults, seed."""
+        d = {"family": self.family}
+        d.update({k: getattr(self, k) for k in TABLE1_SETTINGS})
+        d.update(self.settings)
+        d.update({f.name: getattr(self, f.name) for f in _FIELDS if f.name not in d})
+        return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+    def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
+        """The inverse of to_dict; keys of other families' settings (null in a results row) are ignored."""
+        family = d.get("family", "gan")
+        spec = families.get(family)
+        keep = [*COMMON_SETTINGS, *spec.settings]
+        return cls(family=family, **{k: d[k] for k in keep if k in d})
 
     @property
     def config_id(self) -> str:
-        """Stable id of this run: a hash of every setting and the seed, independent of grid order."""
-        return _hash(self.to_dict())
+        """Stable id of this run: a hash of every setting and the seed, independent of grid order.
+
+        It also hashes the family's `legacy_settings`: before families were plugins every config
+        carried EBGAN's margin (10) and wPT (0), GAN's too, and results computed then are keyed
+        by those ids; GAN declares them there so that its ids did not change."""
+        return _hash({**self.spec.legacy_settings, **self.to_dict()})
 
     @property
     def settings_id(self) -> str:
         """The same hash without the seed: shared by all seeds of one config."""
-        return _hash({k: v for k, v in self.to_dict().items() if k != "seed"})
+        return _hash({k: v for k, v in {**self.spec.legacy_settings, **self.to_dict()}.items() if k != "seed"})
 
     def shape_key(self) -> tuple:
-        """Configs with equal keys have identical tensor shapes (they can be packed)."""
+        """Configs with equal keys have identical tensor shapes and loops (they can be packed)."""
         return (self.family, self.nLayerG, self.nLayerD, self.sizeG, self.sizeD, self.nz,
                 self.batchSize, self.trainImages, self.epochs, self.scoreSamples,
-                self.epochScoreSamples)
+                self.epochScoreSamples, *(self.settings[s] for s in self.spec.shape_settings))
+
+
+_FIELDS = [f for f in dataclasses.fields(TrainConfig) if f.name not in ("family", "settings")]
+COMMON_SETTINGS = tuple(f.name for f in _FIELDS)   # every field but family and settings (seed included)
+
+
+def _typed(v: Any, type_name: str) -> Any:
+    """Numbers normalised to their declared types, so that 25 and 25.0 hash alike."""
+    if type_name == "float" and isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
+    if type_name == "int" and isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
 
 
 def _hash(d: dict[str, Any]) -> str:

@@ -3,8 +3,8 @@
     name: mnist_table1          # optional, default: the file's stem; results go to RESULTS/<name>/
     description: ...            # optional
     settings:                   # ONE value each, shared by every config: SPEC's defaults
-      epochs: 25                #   (every TrainConfig field except family, seed, the Table-1
-      batchSize: 64             #    settings and margin/wPT)
+      epochs: 25                #   (every common TrainConfig field except seed and the Table-1
+      batchSize: 64             #    settings)
       ...
     seeds: [0]                  # every config runs once per seed
     families:
@@ -13,14 +13,16 @@
         ...                     #   duplicates dropped by config id.
       gan: ...
 
-Every family gives every Table-1 setting (ebgan also margin and wPT; gan may omit them, GAN does
-not use them). A family may also list a `settings` key, which overrides `settings` for it. No
-setting falls back to a hidden default: the file states everything a result row records.
+The families are those registered in harness/families (one file each). Every family gives
+every Table-1 setting and every setting of its own (ebgan: margin and wPT; wgan_gp: lambdaGP and
+nCritic; ...), and no other family's. A family may also list a shared setting (a `settings`
+key), which overrides `settings` for it. No setting falls back to a hidden default: the file
+states everything a result row records.
 
 Order: seeds outermost, then families and list entries in file order, then the product in
-TrainConfig's field order (the last field varies fastest) with values in list order. Ids are
-`TrainConfig.config_id`, a hash of the settings and seed, so reordering the file or adding values
-never changes an existing config's id.
+the order Table 1's settings, the family's own, the shared ones (the last varies fastest) with
+values in list order. Ids are `TrainConfig.config_id`, a hash of the settings and seed, so
+reordering the file or adding values never changes an existing config's id.
 """
 from __future__ import annotations
 
@@ -39,19 +41,39 @@ from typing import Any
 
 import yaml
 
-from harness.config import TABLE1_SETTINGS, TrainConfig
+from harness import families
+from harness.config import COMMON_SETTINGS, TABLE1_SETTINGS, TrainConfig
 
 DEFAULT_MAX_CONFIGS = 1_000_000  # runs (configs x seeds) a grid may expand to; --max-configs raises it
 TOP_KEYS = ("name", "description", "settings", "seeds", "families")
-FAMILIES = ("gan", "ebgan")
-EBGAN_SETTINGS = ("margin", "wPT")
-FAMILY_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("family", "seed"))
-SHARED_SETTINGS = tuple(k for k in FAMILY_KEYS if k not in TABLE1_SETTINGS + EBGAN_SETTINGS)
-_TYPES: dict[str, Any] = typing.get_type_hints(TrainConfig)
-_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+SHARED_SETTINGS = tuple(k for k in COMMON_SETTINGS if k not in TABLE1_SETTINGS + ("seed",))
+_COMMON_TYPES: dict[str, Any] = typing.get_type_hints(TrainConfig)
+_COMMON_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-# TrainConfig's ValueError joins problems 'setting: what' with '; ' (which a problem may also hold).
-_PROBLEM_SEP = re.compile(r"; (?=(?:%s)(?:/\w+)?: )" % "|".join(f.name for f in dataclasses.fields(TrainConfig)))
+
+
+def _family_settings() -> dict[str, Any]:
+    """Every registered family's own settings and their defaults (names are unique across families)."""
+    return {name: default for f in families.all() for name, default in f.settings.items()}
+
+
+def _type(name: str) -> Any:
+    return _COMMON_TYPES[name] if name in _COMMON_TYPES else type(_family_settings()[name])
+
+
+def _default(name: str) -> Any:
+    return _COMMON_DEFAULTS[name] if name in _COMMON_DEFAULTS else _family_settings()[name]
+
+
+def family_keys(family: str) -> tuple[str, ...]:
+    """What a family's entry may set, in product order: Table 1's, its own, the shared ones."""
+    return TABLE1_SETTINGS + tuple(families.get(family).settings) + SHARED_SETTINGS
+
+
+def _problem_sep() -> re.Pattern:
+    """TrainConfig's ValueError joins problems 'setting: what' with '; ' (which a problem may also hold)."""
+    names = [*COMMON_SETTINGS, "family", *_family_settings()]
+    return re.compile(r"; (?=(?:%s)(?:/\w+)?: )" % "|".join(names))
 
 
 class GridError(Exception):
@@ -77,12 +99,19 @@ class Grid:
         return dict(Counter(c.family for c in self.configs))
 
     def by_model(self) -> dict[str, int]:
-        """Counts per GAN / EBGAN / EBGAN-PT."""
+        """Counts per report label (GAN, EBGAN, EBGAN-PT, LSGAN, ...)."""
         return dict(Counter(c.model for c in self.configs))
 
+    def subgrids(self) -> dict[str, dict[str, int]]:
+        """{model: {optimizer subgrid: count}} for each model with more than one subgrid."""
+        out: dict[str, Counter] = {}
+        for c in self.configs:
+            out.setdefault(c.model, Counter())[c.subgrid] += 1
+        return {m: dict(n) for m, n in out.items() if len(n) > 1}
+
     def gan_subgrids(self) -> dict[str, int]:
-        """Counts per GAN optimizer subgrid (`TrainConfig.subgrid`, Fig. 3)."""
-        return dict(Counter(c.subgrid for c in self.configs if c.family == "gan"))
+        """Counts per GAN optimizer subgrid (`TrainConfig.subgrid`): Fig. 3's panels."""
+        return dict(Counter(c.subgrid for c in self.configs if c.model == "GAN"))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,7 +119,8 @@ class Grid:
             "settings": dict(self.settings), "seeds": list(self.seeds),
             "families": self.raw.get("families", {}),
             "counts": {"total": len(self.configs), "by_family": self.by_family(),
-                       "by_model": self.by_model(), "gan_subgrids": self.gan_subgrids()},
+                       "by_model": self.by_model(), "gan_subgrids": self.gan_subgrids(),
+                       "subgrids": self.subgrids()},
         }
 
 
@@ -103,12 +133,15 @@ def load_grid(path: str | Path, max_configs: int = DEFAULT_MAX_CONFIGS) -> Grid:
 # -- reading ----------------------------------------------------------------------------------
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses a key repeated in one mapping (PyYAML keeps the last silently)."""
+    """SafeLoader that refuses a key repeated in one mapping (PyYAML keeps the last silently).
+    Merge keys (`<<: *anchor`) work as in YAML: the mapping's own keys override the merged ones."""
 
 
 def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: set = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if isinstance(key, typing.Hashable):
             if key in seen:
@@ -149,12 +182,15 @@ def _home(name: str) -> str | None:
         return f"{name} is a top-level key; move it to the top level"
     if name in SHARED_SETTINGS:
         return "move it under settings (or give it as a list under a family to vary it)"
-    if name in TABLE1_SETTINGS + EBGAN_SETTINGS:
-        return "move it under families.<gan|ebgan>, as a list"
+    if name in TABLE1_SETTINGS:
+        return "move it under families.<family>, as a list"
+    owner = families.setting_owner(name)
+    if owner is not None:
+        return f"{name} is a setting of {owner.name} only; move it under families.{owner.name}, as a list"
     if name == "seed":
         return "give seeds as the top-level list seeds: [0, 1, ...]"
     if name == "family":
-        return "the family is the key under families (gan or ebgan)"
+        return f"the family is the key under families ({', '.join(families.names())})"
     return None
 
 
@@ -224,7 +260,7 @@ class _Reader:
         raise self.error(full, unknown, f"did you mean {match}?" if match else f"valid: {', '.join(valid)}")
 
     def check_value(self, key: str, name: str, v: Any) -> None:
-        want = _TYPES[name]
+        want = _type(name)
         if want is float:
             ok = isinstance(v, (int, float)) and not isinstance(v, bool)
         else:
@@ -232,7 +268,7 @@ class _Reader:
         if ok:
             return
         expected = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}[want]
-        fix = f"write {expected}, e.g. {_yaml(_DEFAULTS[name])}"
+        fix = f"write {expected}, e.g. {_yaml(_default(name))}"
         if want is float and isinstance(v, str) and re.fullmatch(r"[-+]?\d+[eE][-+]?\d+", v.strip()):
             fix = f"write it with a decimal point, e.g. {v.strip().replace('e', '.0e').replace('E', '.0e')} (YAML reads {v} as a string)"
         raise self.error(key, f"{_show(v)} is {_kind(v)}, expected {expected}", fix)
@@ -268,18 +304,19 @@ class _Reader:
         fams = doc.get("families")
         if not isinstance(fams, dict) or not fams:
             problem = "missing" if fams is None else ("empty" if fams == {} else f"is {_kind(fams)}, expected a mapping")
-            raise self.error("families", problem, "add families: with gan: and/or ebgan: (see grids/smoke.yaml)")
+            raise self.error("families", problem, f"add families: with some of {', '.join(families.names())} "
+                                                  "(see grids/smoke.yaml)")
         out, n_runs = [], 0
         n_seeds = len(self.seeds(doc))
         for family, spec in fams.items():
-            self.check_key("families", family, FAMILIES, "unknown family")
+            self.check_key("families", family, families.names(), "unknown family")
             entries = spec if isinstance(spec, list) else [spec]
             if not entries:
                 raise self.error(f"families.{family}", "empty list", "give a mapping of settings, or a list of them")
             for i, entry in enumerate(entries):
                 where = f"families.{family}" if entries is not spec else f"families.{family}[{i}]"
                 axes = self.axes(where, family, entry, settings)
-                names = [n for n in FAMILY_KEYS if n in axes or n in settings]
+                names = [n for n in family_keys(family) if n in axes or n in settings]
                 values = [axes[n] if n in axes else [settings[n]] for n in names]
                 n_runs += math.prod(map(len, values)) * n_seeds  # counted before anything is expanded
                 if n_runs > self.max_configs:
@@ -293,32 +330,32 @@ class _Reader:
         if not isinstance(entry, dict):
             raise self.error(where, f"is {_kind(entry)}, expected a mapping of setting: [values]",
                              "write e.g. nLayerG: [2, 3] on its own line under it")
+        keys = family_keys(family)
         for name, values in entry.items():
             key = f"{where}.{name}"
-            self.check_key(where, name, FAMILY_KEYS, "unknown setting")
+            self.check_key(where, name, keys, "unknown setting")
             if not isinstance(values, list):
                 raise self.error(key, f"{_show(values)} is {_kind(values)}, not a list", f"write {name}: [{_yaml(values)}]")
             if not values:
-                raise self.error(key, "empty list", f"give at least one value, e.g. {name}: [{_yaml(_DEFAULTS[name])}]")
+                raise self.error(key, "empty list", f"give at least one value, e.g. {name}: [{_yaml(_default(name))}]")
             for v in values:
                 self.check_value(key, name, v)
             if len(set(values)) != len(values):
                 raise self.error(key, f"a value is repeated in {_yaml(values)}", "list each value once")
-        required = TABLE1_SETTINGS + (EBGAN_SETTINGS if family == "ebgan" else ())
-        for name in required:
+        for name in TABLE1_SETTINGS + tuple(families.get(family).settings):
             if name not in entry:
-                raise self.error(f"{where}.{name}", "missing", f"add {name}: [{_yaml(_DEFAULTS[name])}] (or the values you want)")
+                raise self.error(f"{where}.{name}", "missing", f"add {name}: [{_yaml(_default(name))}] (or the values you want)")
         for name in SHARED_SETTINGS:
             if name not in entry and name not in settings:
                 raise self.error(f"settings.{name}", "missing",
-                                 f"add {name}: {_yaml(_DEFAULTS[name])} under settings (SPEC's default; no setting is implicit)")
+                                 f"add {name}: {_yaml(_default(name))} under settings (SPEC's default; no setting is implicit)")
         return entry
 
     def config(self, where: str, family: str, axes: dict, point: dict, seed: int) -> TrainConfig:
         try:
             return TrainConfig(family=family, seed=seed, **point)  # type: ignore[arg-type]
         except ValueError as e:  # TrainConfig.problems(): report the first
-            first = _PROBLEM_SEP.split(str(e))[0]
+            first = _problem_sep().split(str(e))[0]
             names, _, problem = first.partition(": ")
             for name in names.split("/"):
                 if name in axes:
@@ -339,12 +376,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{grid.name}: {len(grid.configs)} configs ({grid.path}, seeds {grid.seeds})")
     for family, n in grid.by_family().items():
-        print(f"  {family}: {n}")
+        print(f"  {family}: {n}" + ("" if families.get(family).packs else " (not packable: trained one by one)"))
     for model, n in grid.by_model().items():
         print(f"  model {model}: {n}")
-    subgrids = grid.gan_subgrids()
-    if subgrids:
-        print("GAN optimizer subgrids (optimD/optimG/lr):")
+    for model, subgrids in grid.subgrids().items():
+        print(f"{model} optimizer subgrids:")
         for subgrid, n in subgrids.items():
             print(f"  {subgrid}: {n}")
     return 0

@@ -2,16 +2,25 @@
 
     results = train_pack(configs, data, scorer, samples_dir)   # one TrainResult per config
 
+The training loop is harness.train.run, shared with the reference trainer; this module gives
+it the `Pack` backend (stacked models, per-member optimizers). The models come from the
+family's `build_packed` (default: `build_stacked`, the stacked twins of harness.models).
+
 The idea (HFTA, Wang et al. 2021; "model ensembling" with torch.func): K models whose tensors
 have identical shapes (`TrainConfig.shape_key()`) are K slices of stacked tensors. Then
 
 - every Linear is one batched matmul over the members    y[k] = x[k] W[k]^T + b[k]   (baddbmm);
 - every batch norm normalises each member over its OWN batch (x: [K, B, F], statistics over B),
-  with its own affine parameters and running statistics;
+  with its own affine parameters and running statistics; a layer norm (WGAN-GP's critic)
+  normalises each sample, then applies member k's scale and shift;
 - the members' losses are summed, and since  d(sum_j L_j)/d theta_k = dL_k/d theta_k,  each
   member gets exactly the gradient it would get alone;
-- each member keeps its own optimizer (Adam or SGD), learning rate, betas/momentum, margin,
-  w_PT, dropout, seed and divergence status.
+- each member keeps its own optimizer (Adam or SGD), learning rate, betas/momentum, family
+  settings (margin, w_PT, lambdaGP, gamma, ...: `hp` tensors of shape [K]), family state
+  (BEGAN's k_t), dropout, seed and divergence status. Settings that shape the loop (WGAN-GP's
+  nCritic) are in `shape_key()`: members share them.
+- a penalty on D's input gradient (WGAN-GP) needs a double backward: its D is built from
+  StackedLinear(grad_in_place=False), plain autograd ops, so autograd differentiates it twice.
 
 How a member stays equal to its run by the reference trainer (`harness.train.train`):
 
@@ -30,8 +39,9 @@ How a member stays equal to its run by the reference trainer (`harness.train.tra
   kernel we cannot reproduce; there the pack draws one mask tensor for all members from a pack
   generator (masks="pack"): dropout members follow the same distribution, not the same masks.
 On CPU a member then follows its reference run bit for bit: per-step losses, steps, I', FID,
-class histogram (tests/test_packed.py, with MKL; GAN, EBGAN, EBGAN-PT, Adam and SGD, mixed
-seeds, dropout with masks="reference"). Anything less would not do: see PackOptimizer.
+class histogram (tests/test_packed.py and tests/test_families.py, with MKL; GAN, EBGAN,
+EBGAN-PT, LSGAN, WGAN-GP, BEGAN, Adam and SGD, mixed seeds, dropout with masks="reference").
+Anything less would not do: see PackOptimizer.
 
 Divergence, per member: a non-finite loss (checked every step on the device, no host sync)
 or a non-finite weight (checked at every epoch end) marks the member `diverged` with the
@@ -57,7 +67,6 @@ Timing fields of each member's TrainResult: `stepsPerSec` is the pack's steps pe
 from __future__ import annotations
 
 import contextlib
-import time
 from itertools import groupby
 from pathlib import Path
 from typing import Iterator, Literal
@@ -65,17 +74,18 @@ from typing import Iterator, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.adam import adam as functional_adam
+from torch.optim.sgd import sgd as functional_sgd
 
-from harness import losses
+from harness import families
 from harness.config import TrainConfig
-from harness.metrics import (Scorer, Scores)
-from harness.models import IMAGE_DIM, build_models, linear_weights
-from harness.train import (SAMPLE_GRID_SEED, SCORE_SEED_OFFSET, EpochHook, TrainResult, pick_device,
-                           save_sample_grid, steps_per_epoch, total_steps)
+from harness.metrics import Scorer
+from harness.models import IMAGE_DIM, LayerNorm, linear_weights
+from harness.train import (EpochHook, Streams, TrainResult, pick_device, run, sample_chunks,
+                           score_pack)
 
 Masks = Literal["reference", "pack"]
 DROPOUT_SEED_OFFSET = 20_000   # masks="pack": the pack's mask generator is seeded min(seeds) + this
-GENERATE_BATCH = 2000          # as train.generate
 
 
 # --- the stacked layers ----------------------------------------------------------------------
@@ -103,17 +113,25 @@ class StackedLinearFn(torch.autograd.Function):
         dx = torch.bmm(dy, weight) if ctx.needs_input_grad[0] else None
         if ctx.needs_input_grad[1]:
             ctx.layer.add_weight_grad(dy.transpose(1, 2), x)
-        db = dy.sum(1) if ctx.needs_input_grad[2] else None
+        # dy arrives transposed from a StackedBatchNorm; summed so, it rounds unlike the
+        # reference's contiguous [B, out] sum when out is not a multiple of 32 (e.g. sizeG 400)
+        db = dy.contiguous().sum(1) if ctx.needs_input_grad[2] else None
         return dx, None, db, None
 
 
 class StackedLinear(nn.Module):
-    """K independent Linear layers: x [K, B, in] -> y [K, B, out]."""
+    """K independent Linear layers: x [K, B, in] -> y [K, B, out].
 
-    def __init__(self, K: int, d_in: int, d_out: int):
+    grad_in_place=True: StackedLinearFn's backward (the weight gradient into a persistent
+    buffer). False: plain autograd ops (baddbmm), whose backward is itself differentiable, for
+    losses that differentiate D's input gradient (WGAN-GP's penalty: a double backward). Both
+    repeat F.linear's arithmetic, and its autograd's, bit for bit on CPU."""
+
+    def __init__(self, K: int, d_in: int, d_out: int, grad_in_place: bool = True):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(K, d_out, d_in))   # W[k] as nn.Linear stores it
         self.bias = nn.Parameter(torch.zeros(K, d_out))
+        self.grad_in_place = grad_in_place
         self.grad_is_stale = True                                  # set by PackOptimizer.zero_grad
         self.second_use: torch.Tensor | None = None
 
@@ -131,7 +149,11 @@ class StackedLinear(nn.Module):
             self.weight.grad.add_(torch.bmm(dy_t, x, out=self.second_use))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return StackedLinearFn.apply(x, self.weight, self.bias, self)
+        if self.grad_in_place:
+            return StackedLinearFn.apply(x, self.weight, self.bias, self)
+        if self.weight.shape[1] == 1:  # as StackedLinearFn.forward
+            return torch.baddbmm(self.bias.unsqueeze(-1), self.weight, x.transpose(1, 2)).transpose(1, 2)
+        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
 
 
 class StackedBatchNorm(nn.Module):
@@ -155,6 +177,20 @@ class StackedBatchNorm(nn.Module):
                          self.running_var.view(-1), self.weight.reshape(-1), self.bias.reshape(-1),
                          self.training, self.momentum, self.eps)
         return y.view(B, K, width).transpose(0, 1).contiguous()
+
+
+class StackedLayerNorm(nn.Module):
+    """K independent harness.models.LayerNorm: each sample normalised over its units, then
+    member k's scale and shift (normalize-then-affine, as the reference computes it)."""
+
+    def __init__(self, K: int, width: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(K, width))
+        self.bias = nn.Parameter(torch.zeros(K, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, x.shape[-1:], eps=self.eps) * self.weight.unsqueeze(1) + self.bias.unsqueeze(1)
 
 
 class DropoutRNG:
@@ -197,13 +233,14 @@ class StackedDropout(nn.Module):
 # --- the packed G and D (the layer rules of harness.models) ------------------------------------
 
 def stacked_hidden_layers(K: int, n: int, d_in: int, width: int, bn_first: bool,
-                          rates: list[float], rng: DropoutRNG | None) -> list[nn.Module]:
-    """`n` blocks of StackedLinear -> [StackedBatchNorm] -> ReLU -> [StackedDropout]."""
+                          rates: list[float], rng: DropoutRNG | None, norm: str = "batch",
+                          grad_in_place: bool = True) -> list[nn.Module]:
+    """`n` blocks of StackedLinear -> [StackedBatchNorm | StackedLayerNorm] -> ReLU -> [StackedDropout]."""
     layers: list[nn.Module] = []
     for i in range(n):
-        layers.append(StackedLinear(K, d_in if i == 0 else width, width))
+        layers.append(StackedLinear(K, d_in if i == 0 else width, width, grad_in_place))
         if i > 0 or bn_first:
-            layers.append(StackedBatchNorm(K, width))
+            layers.append(StackedBatchNorm(K, width) if norm == "batch" else StackedLayerNorm(K, width))
         layers.append(nn.ReLU())
         if any(p > 0 for p in rates):
             layers.append(StackedDropout(rates, rng))
@@ -223,43 +260,60 @@ class PackedGenerator(nn.Module):
 
 
 class PackedDiscriminator(nn.Module):
-    """K Discriminators (GAN: x [K, N, 1024] -> logits [K, N]) or K AutoEncoderDs
-    (EBGAN: x -> (reconstruction [K, N, 1024], code [K, N, sizeD]))."""
+    """K Discriminators of harness.models: a score head (x [K, N, 1024] -> scores [K, N]) or an
+    auto-encoder (x -> (reconstruction [K, N, 1024], code [K, N, sizeD]), the code before dropout)."""
 
-    def __init__(self, K: int, family: str, nLayerD: int, sizeD: int, rates: list[float], rng: DropoutRNG):
+    def __init__(self, K: int, head: str, nLayerD: int, sizeD: int, rates: list[float], rng: DropoutRNG,
+                 norm: str = "batch", grad_in_place: bool = True):
         super().__init__()
-        self.family = family
-        self.body = nn.Sequential(*stacked_hidden_layers(K, nLayerD - 1, IMAGE_DIM, sizeD, False, rates, rng))
-        self.head = StackedLinear(K, sizeD, 1 if family == "gan" else IMAGE_DIM)
+        layers = stacked_hidden_layers(K, nLayerD - 1, IMAGE_DIM, sizeD, False, rates, rng, norm, grad_in_place)
+        self.autoencoder = head == "autoencoder"
+        has_dropout = isinstance(layers[-1], StackedDropout)
+        self.code_dropout = layers.pop() if self.autoencoder and has_dropout else nn.Identity()
+        self.body = nn.Sequential(*layers)
+        self.head = StackedLinear(K, sizeD, IMAGE_DIM if self.autoencoder else 1, grad_in_place)
 
     def forward(self, x: torch.Tensor):
         h = self.body(x)
-        return self.head(h).squeeze(-1) if self.family == "gan" else (self.head(h), h)
+        if self.autoencoder:
+            return self.head(self.code_dropout(h)), h
+        return self.head(h).squeeze(-1)
+
+
+def build_stacked(configs: list[TrainConfig], rng: DropoutRNG, head: str, norm: str,
+                  grad_in_place: bool = True) -> tuple[PackedGenerator, PackedDiscriminator]:
+    """Stacked G and D of the shape of `configs` (zero weights: `build_pack` loads the members)."""
+    c, K = configs[0], len(configs)
+    G = PackedGenerator(K, c.nz, c.nLayerG, c.sizeG)
+    D = PackedDiscriminator(K, head, c.nLayerD, c.sizeD,
+                            [cfg.dropoutRate if cfg.dropoutD else 0.0 for cfg in configs], rng, norm, grad_in_place)
+    return G, D
+
+
+_STACKED = {StackedLinear: nn.Linear, StackedBatchNorm: nn.BatchNorm1d, StackedLayerNorm: LayerNorm}
 
 
 @torch.no_grad()
 def load_member(packed: nn.Module, k: int, member: nn.Module) -> None:
-    """Copy a reference module's Linear and BatchNorm1d tensors (in module order) into slice k."""
-    stacked = [m for m in packed.modules() if isinstance(m, (StackedLinear, StackedBatchNorm))]
-    own = [m for m in member.modules() if isinstance(m, (nn.Linear, nn.BatchNorm1d))]
-    assert len(own) == len(stacked), "the member does not fit the pack's shape"
+    """Copy a reference module's Linear and norm tensors (in module order) into slice k."""
+    stacked = [m for m in packed.modules() if type(m) in _STACKED]
+    own = [m for m in member.modules() if type(m) in _STACKED.values()]
+    assert [_STACKED[type(s)] for s in stacked] == [type(o) for o in own], "the member does not fit the pack's shape"
     for s, o in zip(stacked, own):
         for name in ("weight", "bias") + (("running_mean", "running_var") if isinstance(o, nn.BatchNorm1d) else ()):
             getattr(s, name)[k].copy_(getattr(o, name))
 
 
-def build_pack(configs: list[TrainConfig], device: torch.device, masks: Masks
-               ) -> tuple[PackedGenerator, PackedDiscriminator]:
-    """The packed G and D of `configs`, member k initialized exactly as train.py initializes it."""
-    c, K = configs[0], len(configs)
+def build_pack(configs: list[TrainConfig], device: torch.device, masks: Masks) -> tuple[nn.Module, nn.Module]:
+    """The packed G and D of `configs` (their family's `build_packed`), member k initialized
+    exactly as the reference trainer initializes it (the family's `build`)."""
+    family = families.of(configs[0])
     rng = DropoutRNG(masks, device, min(cfg.seed for cfg in configs))
-    G = PackedGenerator(K, c.nz, c.nLayerG, c.sizeG)
-    D = PackedDiscriminator(K, c.family, c.nLayerD, c.sizeD,
-                            [cfg.dropoutRate if cfg.dropoutD else 0.0 for cfg in configs], rng)
+    G, D = family.build_packed(configs, rng)
     for k, cfg in enumerate(configs):
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)               # as train.py: the initialization ...
-            G_k, D_k = build_models(cfg)
+            torch.manual_seed(cfg.seed)               # as train.Reference: the initialization ...
+            G_k, D_k = family.build(cfg)
             # ... and then the global stream its dropout masks come from
             rng.members.append(torch.Generator().set_state(torch.get_rng_state()) if cfg.dropoutD else None)
         load_member(G, k, G_k)
@@ -283,30 +337,27 @@ class PackOptimizer:
     """The optimizers of one packed network: Adam or SGD per member, with its own settings.
 
     Members with equal settings are neighbours (`member_order`); a block of them owns rows
-    [start:end] of every stacked parameter. One step applies, to all blocks at once, the tensor
-    ops of torch.optim.Adam / SGD (their default single-tensor code, eps = 1e-8, no weight
-    decay), as torch._foreach_* ops with one scalar per block:
-        Adam:  m <- m + (1 - beta1)(g - m);   v <- beta2 v + (1 - beta2) g^2
-               w <- w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-        SGD:   b <- momentum b + g  (b = g at t = 1; no b if momentum = 0);   w <- w - lr b
-    so each member's update is bit for bit torch's (and, on a GPU, a few kernels for the whole
-    pack rather than a few per member and parameter). Bit-equality matters: in EBGAN's first
-    steps Adam's update is about lr * sign(g) for gradients that are nearly 0, and a 1-ulp
-    difference grows ~1e4-fold within 6 steps (we measured it with torch's fused Adam), so only
-    identical arithmetic keeps a member on its reference trajectory. Adam's denominator goes
-    into a preallocated buffer (torch allocates it every step: page faults, on a CPU).
+    [start:end] of every stacked parameter. A step hands each block's rows (views) to
+    torch.optim's own functional Adam / SGD (`torch.optim.adam.adam`, `torch.optim.sgd.sgd`,
+    foreach; eps = 1e-8, no weight decay), so the arithmetic is torch's, not ours, and each
+    member's update is bit for bit what torch.optim.Adam / SGD give it alone (checked against
+    them in tests/test_packed.py). Bit-equality matters: in EBGAN's first steps Adam's update is
+    about lr * sign(g) for gradients that are nearly 0, and a 1-ulp difference grows ~1e4-fold
+    within 6 steps (we measured it with torch's fused Adam), so only identical arithmetic keeps
+    a member on its reference trajectory. The step counts are CPU tensors, as torch.optim.Adam
+    keeps them when not capturable: no device sync. (A hand-written foreach version of the same
+    ops, with a preallocated Adam denominator, measured the same speed on CPU.)
     Frozen members get zero gradients: their updates are exactly zero.
     """
 
     def __init__(self, net: nn.Module, kinds: list[str], configs: list[TrainConfig]):
         self.params = params = list(net.parameters())
-        self.linears = [m for m in net.modules() if isinstance(m, StackedLinear)]
+        self.linears = [m for m in net.modules() if isinstance(m, StackedLinear) and m.grad_in_place]
         kept = {id(m.weight) for m in self.linears}              # gradients kept in place (StackedLinearFn)
         self.fresh = [p for p in params if id(p) not in kept]    # gradients autograd allocates
         self.frozen: torch.Tensor | None = None
-        self.t = 0
-        self.adam: list[tuple] = []   # (start, end, cfg, m, v, denominator), one tensor per parameter
-        self.sgd: list[tuple] = []    # (start, end, cfg, momentum buffers or [])
+        self.adam: list[tuple] = []   # (start, end, cfg, m, v, steps), one tensor per parameter
+        self.sgd: list[tuple] = []    # (start, end, cfg, momentum buffers: None until the first step)
         start = 0
         for _, run in groupby(range(len(kinds)), key=lambda k: optimizer_settings(kinds[k], configs[k])):
             end = start + len(list(run))
@@ -315,9 +366,9 @@ class PackOptimizer:
             def zeros() -> list[torch.Tensor]:
                 return [torch.zeros_like(p[start:end]) for p in params]
             if kinds[start] == "adam":
-                self.adam.append((start, end, cfg, zeros(), zeros(), zeros()))
+                self.adam.append((start, end, cfg, zeros(), zeros(), [torch.tensor(0.0) for _ in params]))
             else:
-                self.sgd.append((start, end, cfg, zeros() if cfg.sgdMomentum != 0 else []))
+                self.sgd.append((start, end, cfg, [None] * len(params)))
             start = end
 
     def zero_grad(self) -> None:
@@ -332,7 +383,6 @@ class PackOptimizer:
 
     @torch.no_grad()
     def step(self) -> None:
-        self.t = t = self.t + 1
         for m in self.linears:
             if m.grad_is_stale:                                   # no gradient this step
                 m.add_weight_grad(torch.zeros_like(m.weight[:, :, :1]), torch.zeros_like(m.weight[:, :1, :]))
@@ -341,32 +391,17 @@ class PackOptimizer:
                 p.grad = torch.zeros_like(p)
             elif self.frozen is not None:
                 p.grad.index_fill_(0, self.frozen, 0.0)
-        if self.adam:
-            w, g, m, v, d, scalars = [], [], [], [], [], []
-            for start, end, cfg, m_b, v_b, d_b in self.adam:
-                w_b, g_b = self.rows(start, end)
-                w, g, m, v, d = w + w_b, g + g_b, m + m_b, v + v_b, d + d_b
-                b1, b2 = cfg.adamBeta1, cfg.adamBeta2
-                scalars += [(1 - b1, b2, 1 - b2, (1 - b2 ** t) ** 0.5, -cfg.lr / (1 - b1 ** t))] * len(w_b)
-            one_minus_b1, b2, one_minus_b2, bc2_sqrt, neg_step = (list(x) for x in zip(*scalars))
-            torch._foreach_lerp_(m, g, one_minus_b1)                  # m.lerp_(g, 1 - beta1)
-            torch._foreach_mul_(v, b2)                                # v.mul_(beta2)
-            torch._foreach_addcmul_(v, g, g, one_minus_b2)            #  .addcmul_(g, g, value=1 - beta2)
-            torch._foreach_copy_(d, v)
-            torch._foreach_sqrt_(d)                                   # denom = (v.sqrt()
-            torch._foreach_div_(d, bc2_sqrt)                          #          / sqrt(1 - beta2^t))
-            torch._foreach_add_(d, 1e-8)                              #          .add_(eps)
-            torch._foreach_addcdiv_(w, m, d, neg_step)                # w.addcdiv_(m, denom, value=-step_size)
-        for start, end, cfg, b in self.sgd:
+        for start, end, cfg, m, v, steps in self.adam:
             w, g = self.rows(start, end)
-            if b:                                                     # b <- momentum b + g
-                if t == 1:
-                    torch._foreach_copy_(b, g)
-                else:
-                    torch._foreach_mul_(b, cfg.sgdMomentum)
-                    torch._foreach_add_(b, g)
-                g = b
-            torch._foreach_add_(w, g, alpha=-cfg.lr)                  # w.add_(g, alpha=-lr)
+            functional_adam(w, g, m, v, [], steps, foreach=True, capturable=False, differentiable=False,
+                            fused=None, grad_scale=None, found_inf=None, has_complex=False, amsgrad=False,
+                            beta1=cfg.adamBeta1, beta2=cfg.adamBeta2, lr=cfg.lr, weight_decay=0.0,
+                            eps=1e-8, maximize=False)
+        for start, end, cfg, buffers in self.sgd:
+            w, g = self.rows(start, end)
+            functional_sgd(w, g, buffers, foreach=True, grad_scale=None, found_inf=None, weight_decay=0.0,
+                           momentum=cfg.sgdMomentum, lr=cfg.lr, dampening=0.0, nesterov=False,
+                           maximize=False, has_sparse_grad=False)
 
     @torch.no_grad()
     def freeze(self, members: list[int]) -> None:
@@ -376,7 +411,8 @@ class PackOptimizer:
         for start, end, _, *state in self.adam + self.sgd:
             rows = [k - start for k in members if start <= k < end]
             for buffer in (x for buffers in state for x in buffers):
-                buffer[rows] = 0.0
+                if buffer is not None and buffer.dim() > 0:       # (not Adam's step counts)
+                    buffer[rows] = 0.0
         frozen = sorted(set(members) | set(self.frozen.tolist() if self.frozen is not None else []))
         self.frozen = torch.tensor(frozen, device=self.params[0].device)
 
@@ -400,58 +436,29 @@ def autocast_dtype(device: torch.device, bf16: bool, bf16_supported: bool | None
     return torch.bfloat16 if supported else None
 
 
-# --- the losses of a pack (harness.losses reduce over the last dim: [K, B] -> [K]) --------------
+# --- the packed backend of the training loop (harness.train.run) --------------------------------
 
-def pack_d_loss(family: str, D: PackedDiscriminator, real: torch.Tensor, fake: torch.Tensor,
-                margin: torch.Tensor) -> torch.Tensor:
-    """[K] D losses, as train.d_loss; margin [K, 1]."""
-    if family == "gan":
-        return losses.gan_d_loss(D(real), D(fake))
-    (recon_real, _), (recon_fake, _) = D(real), D(fake)
-    return losses.ebgan_d_loss(losses.energy(real, recon_real), losses.energy(fake, recon_fake), margin)
+class Pack:
+    """K members as one stacked model, each with its own optimizer (harness.train.Backend)."""
+    packed = True
 
+    def __init__(self, cfgs: list[TrainConfig], device: torch.device, masks: Masks, bf16: bool):
+        self.G, self.D = build_pack(cfgs, device, masks)
+        self.opt_d = PackOptimizer(self.D, [m.optimD for m in cfgs], cfgs)
+        self.opt_g = PackOptimizer(self.G, [m.optimG for m in cfgs], cfgs)
+        self.g_params = self.opt_g.params
+        self.device, self.amp = device, autocast_dtype(device, bf16)
 
-def pack_g_loss(family: str, D: PackedDiscriminator, fake: torch.Tensor, wPT: torch.Tensor | None) -> torch.Tensor:
-    """[K] G losses, as train.g_loss; wPT [K] (None: no member has the pulling-away term)."""
-    if family == "gan":
-        return losses.gan_g_loss(D(fake))
-    recon_fake, code_fake = D(fake)
-    loss = losses.ebgan_g_loss(losses.energy(fake, recon_fake))
-    if wPT is not None:  # torch.where leaves the EBGAN members' losses untouched
-        loss = torch.where(wPT > 0, loss + wPT * losses.pulling_away(code_fake), loss)
-    return loss
+    def precision(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(self.device.type, dtype=self.amp) if self.amp is not None else contextlib.nullcontext()
 
+    def finite(self) -> torch.Tensor:
+        return self.opt_g.finite() & self.opt_d.finite()
 
-# --- sampling and scoring ----------------------------------------------------------------------
+    def freeze(self, members: list[int]) -> None:
+        self.opt_d.freeze(members)
+        self.opt_g.freeze(members)
 
-@torch.no_grad()
-def generate_pack(G: PackedGenerator, n: int, nz: int, gens: list[torch.Generator], seed_of: torch.Tensor,
-                  device: torch.device) -> Iterator[torch.Tensor]:
-    """Chunks [K, c, 1024] of n samples per member in eval mode, z drawn per seed as train.generate draws it."""
-    was_training = G.training
-    G.eval()
-    try:
-        for i in range(0, n, GENERATE_BATCH):
-            c = min(GENERATE_BATCH, n - i)
-            z = torch.stack([torch.randn(c, nz, generator=g, device=device) for g in gens])
-            yield G(z[seed_of])
-    finally:
-        G.train(was_training)
-
-
-def score_pack(scorer: Scorer, chunks: Iterator[torch.Tensor], members: list[int], fid: bool) -> dict[int, Scores]:
-    """Scorer.score of each member's samples, classified chunk by chunk (memory ~ K x one chunk)."""
-    outputs: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {k: ([], []) for k in members}
-    for chunk in chunks:
-        for k in members:
-            log_p, feats = scorer.classify(chunk[k])
-            outputs[k][0].append(log_p)
-            outputs[k][1].append(feats)
-    return {k: scorer.scores_from(torch.cat(log_ps), torch.cat(feats), fid=fid)
-            for k, (log_ps, feats) in outputs.items()}
-
-
-# --- the trainer -------------------------------------------------------------------------------
 
 def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, samples_dir: Path | None = None,
                device: str | torch.device = "auto", record_losses: bool = False,
@@ -464,120 +471,30 @@ def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, s
            follow the fp32 reference (see PackOptimizer on EBGAN), only the statistics can.
     on_epoch: as in train.train, with the I' of every member still training.
     """
-    start = time.perf_counter()
     if len({cfg.shape_key() for cfg in configs}) != 1:
         raise ValueError("train_pack: the configs must share one shape_key()")
+    if len(configs) > 1 and not families.of(configs[0]).packs:
+        raise ValueError(f"train_pack: family {configs[0].family} does not pack; train its configs one by one")
     device = pick_device(str(device))
     order = member_order(configs)
     cfgs = [configs[k] for k in order]                      # pack order; results go back in `configs` order
-    c, K = cfgs[0], len(cfgs)
-    data = data[: c.trainImages].to(device)
-    G, D = build_pack(cfgs, device, masks or dropout_masks_for(device))
-    opt_d = PackOptimizer(D, [m.optimD for m in cfgs], cfgs)
-    opt_g = PackOptimizer(G, [m.optimG for m in cfgs], cfgs)
-    amp = autocast_dtype(device, bf16)
+    results = run(lambda: Pack(cfgs, device, masks or dropout_masks_for(device), bf16), cfgs, data, scorer,
+                  samples_dir, device, record_losses, on_epoch)
+    back: list[TrainResult | None] = [None] * len(cfgs)
+    for k, result in enumerate(results):
+        back[order[k]] = result
+    return back  # type: ignore[return-value]
 
-    def forward_precision():
-        return torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
 
-    seeds = sorted({m.seed for m in cfgs})
-    seed_of = torch.tensor([seeds.index(m.seed) for m in cfgs], device=device)
-    streams = [torch.Generator(device).manual_seed(s) for s in seeds]            # data order and z
-    score_gens = [torch.Generator(device).manual_seed(s + SCORE_SEED_OFFSET) for s in seeds]
-    margin = torch.tensor([m.margin for m in cfgs], device=device).view(K, 1)
-    wPT = torch.tensor([m.wPT for m in cfgs], device=device) if any(m.wPT > 0 for m in cfgs) else None
+def generate_pack(G: PackedGenerator, n: int, nz: int, gens: list[torch.Generator], seed_of: torch.Tensor,
+                  device: torch.device) -> Iterator[torch.Tensor]:
+    """Chunks [K, c, 1024] of n samples per member in eval mode, z drawn from gens[seed_of[k]]."""
+    streams = Streams([0] * len(seed_of), device, packed=True)
+    return sample_chunks(G, n, nz, gens, streams, seed_of.to(device))
 
-    n_steps, spe, B = total_steps(c), steps_per_epoch(c), c.batchSize
-    alive = torch.ones(K, dtype=torch.bool, device=device)  # kept on the device: no host sync per step
-    steps_done = torch.full((K,), n_steps, device=device)
-    last = torch.zeros(K, 2, device=device)                  # (lossD, lossG) of each member's last step
-    history: list[torch.Tensor] = []
-    per_epoch: list[list[float]] = [[] for _ in range(K)]
-    alive_now, score_time = list(range(K)), 0.0
 
-    def end_of_epoch(step: int) -> list[int]:
-        """Non-finite weights end a member (as in train.py); freeze the newly ended; who is alive."""
-        nonlocal alive, steps_done
-        ok = opt_g.finite() & opt_d.finite()
-        steps_done = torch.where(alive & ~ok, step + 1, steps_done)
-        alive = alive & ok
-        now = [k for k, a in enumerate(alive.tolist()) if a]  # the one host sync of an epoch
-        ended = sorted(set(alive_now) - set(now))
-        if ended:
-            opt_d.freeze(ended)
-            opt_g.freeze(ended)
-        return now
-
-    loop_start = time.perf_counter()
-    for step in range(n_steps):
-        if step % spe == 0:
-            orders = [torch.randperm(len(data), generator=g, device=device) for g in streams]
-        pos = (step % spe) * B
-        real = data[torch.stack([o[pos:pos + B] for o in orders])[seed_of]]              # [K, B, 1024]
-        z = torch.stack([torch.randn(B, c.nz, generator=g, device=device) for g in streams])[seed_of]
-        with forward_precision():
-            fake = G(z)
-            l_d = pack_d_loss(c.family, D, real, fake.detach(), margin)                  # D step
-        opt_d.zero_grad()
-        l_d.sum().backward()
-        opt_d.step()
-
-        D.requires_grad_(False)                       # the G step needs no gradients of D's weights
-        with forward_precision():
-            l_g = pack_g_loss(c.family, D, fake, wPT)                                    # G step, through the new D
-        opt_g.zero_grad()
-        l_g.sum().backward(inputs=opt_g.params)
-        opt_g.step()
-        D.requires_grad_(True)
-
-        step_losses = torch.stack([l_d.detach(), l_g.detach()], 1).float()
-        if record_losses:
-            history.append(step_losses)
-        last = torch.where(alive[:, None], step_losses, last)
-        ok = torch.isfinite(step_losses).all(1)
-        steps_done = torch.where(alive & ~ok, step + 1, steps_done)
-        alive = alive & ok
-        if (step + 1) % spe == 0:                                                        # end of a full epoch
-            alive_now = end_of_epoch(step)
-            if not alive_now:
-                break
-            t = time.perf_counter()
-            chunks = generate_pack(G, c.epochScoreSamples, c.nz, score_gens, seed_of, device)
-            epoch_scores = score_pack(scorer, chunks, alive_now, fid=False)
-            for k, s in epoch_scores.items():
-                per_epoch[k].append(s.Iprime)
-            score_time += time.perf_counter() - t
-            if on_epoch is not None:
-                on_epoch((step + 1) // spe, {cfgs[k].config_id: s.Iprime for k, s in epoch_scores.items()})
-    train_time = time.perf_counter() - loop_start - score_time
-    steps_run = step + 1
-    if alive_now:
-        alive_now = end_of_epoch(n_steps - 1)           # train.py's final check of the weights
-
-    final: dict[int, Scores] = {}
-    if alive_now:
-        final = score_pack(scorer, generate_pack(G, c.scoreSamples, c.nz, score_gens, seed_of, device),
-                           alive_now, fid=True)
-        if samples_dir is not None:
-            fixed_z = torch.Generator(device).manual_seed(SAMPLE_GRID_SEED)
-            for grids in generate_pack(G, 64, c.nz, [fixed_z], torch.zeros_like(seed_of), device):
-                for k in alive_now:
-                    save_sample_grid(grids[k], Path(samples_dir) / f"{cfgs[k].config_id}.png")
-
-    steps_list, last_list = steps_done.tolist(), last.tolist()
-    hist = torch.stack(history).transpose(0, 1).tolist() if history else [[] for _ in range(K)]
-    wall = time.perf_counter() - start
-    results: list[TrainResult | None] = [None] * K
-    for k, cfg in enumerate(cfgs):
-        ok = k in final
-        score_fields = (final[k] if ok else Scores.missing()).to_dict()
-        results[order[k]] = TrainResult(
-            status="ok" if ok else "diverged", IprimePerEpoch=per_epoch[k],
-            lossD=last_list[k][0], lossG=last_list[k][1], wallTime=wall,
-            stepsPerSec=steps_run / max(train_time, 1e-9), steps=int(steps_list[k]), device=str(device),
-            samplesPath=str(Path(samples_dir) / f"{cfg.config_id}.png") if ok and samples_dir is not None else None,
-            lossHistory=[tuple(x) for x in hist[k][: int(steps_list[k])]], **score_fields)
-    return results  # type: ignore[return-value]
+__all__ = ["train_pack", "pack_memory", "score_pack", "generate_pack", "build_pack", "PackOptimizer",
+           "StackedLinear", "StackedBatchNorm", "StackedLayerNorm", "member_order"]
 
 
 def pack_memory(cfg: TrainConfig, K: int, batch: int = 64) -> int:

@@ -1,5 +1,11 @@
 """The grid study's report: Fig. 2, Fig. 3, Fig. 4, training curves, a summary table, one page.
 
+Models are the report labels of the results' `model` column (GAN, EBGAN, EBGAN-PT, LSGAN,
+WGAN-GP, BEGAN, ...), ordered and coloured by the family registry (`harness.families`): a
+model has one colour in every figure. Fig. 2 is the paper's (EBGAN against GAN); every other
+family present gets a Fig. 2-style figure of its own against EBGAN and GAN
+(fig2_<family>.png). Fig. 3 is the paper's GAN optimizer subgrids against EBGAN.
+
     python -m harness.report RESULTS_DIR [--out DIR] [--seed-agg mean|median|max] [--grid NAME]
 
 RESULTS_DIR is either one grid's results folder (it holds `trials.parquet`, one row per
@@ -29,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import dataclasses
 import html
 import io
 import json
@@ -46,12 +51,14 @@ from matplotlib.image import imread
 from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
+from harness import families
 from harness.atomic import write_atomic
-from harness.config import TABLE1_SETTINGS, TrainConfig
+from harness.config import COMMON_SETTINGS, TABLE1_SETTINGS
 from harness.results import ResultsError, ResultsTable
 
-MODELS = ("GAN", "EBGAN", "EBGAN-PT")
-REFERENCE = "EBGAN"            # what every GAN group is compared against
+MODELS = ("GAN", "EBGAN", "EBGAN-PT")  # the paper's models; `_models` has every registered one
+REFERENCE = "EBGAN"            # what every other family's rows are compared against
+BASELINE = "GAN"               # the paper's other model: Fig. 3's subgrids, the second reference of Fig. 2-style figures
 SEED_AGGS = ("mean", "median", "max")
 THRESHOLD_QUANTILES = (0.5, 0.75, 0.9)
 N_BINS = 30
@@ -59,8 +66,24 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 REQUIRED_COLUMNS = (*TABLE1_SETTINGS, "family", "model", "subgrid", "settingsId", "configId",
                     "seed", "status", "Iprime", "IprimePerEpoch", "samplesPath")
-CONFIG_COLUMNS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name != "seed") + (
-    "model", "subgrid", "grid")
+FALLBACK_COLOR = "#949494"     # a model no registered family names (results of an unloaded plugin)
+
+
+def config_columns() -> tuple[str, ...]:
+    """A config's settings (common and every family's; null where they do not apply) and labels."""
+    own = tuple(name for f in families.all() for name in f.settings)
+    return ("family", *(c for c in COMMON_SETTINGS if c != "seed"), *own, "model", "subgrid", "grid")
+
+
+def _models(present: Any = ()) -> list[str]:
+    """Every registered model label in registry order, then labels only the results have."""
+    known = list(families.colors())
+    return known + sorted(set(present) - set(known))
+
+
+def _reference_family(label: str) -> str | None:
+    family = families.family_of_model(label)
+    return family.name if family else None
 PANELS_FIG2 = {"(a) all configs": None, "(b) nLayerG ≤ 4, nLayerD ≤ 4": 4,
                "(c) nLayerG ≤ 3, nLayerD ≤ 3": 3}
 
@@ -164,7 +187,7 @@ def progress_table(runs: pd.DataFrame, meta: dict[str, Any]) -> pd.DataFrame:
                              for k in ("by_family", "gan_subgrids"))
     for fam in sorted(set(runs["family"]) | set(by_family)):
         rows.append(("family", fam, runs[runs["family"] == fam], by_family.get(fam)))
-    gan = runs[runs["family"] == "gan"]
+    gan = runs[runs["model"] == BASELINE]
     for sub in sorted(set(gan["subgrid"]) | set(by_subgrid)):
         rows.append(("GAN subgrid", sub, gan[gan["subgrid"] == sub], by_subgrid.get(sub)))
     return pd.DataFrame([{"group": g, "name": n, "runs done": len(r),
@@ -196,7 +219,7 @@ def aggregate_seeds(runs: pd.DataFrame, how: str = "mean") -> pd.DataFrame:
     ok_ip = score.where(np.isfinite(score))
     g = runs.assign(_score=score, _ok=ok_ip,
                     _div=np.isneginf(score), _err=score.isna()).groupby("settingsId", sort=False)
-    cols = [c for c in CONFIG_COLUMNS if c in runs.columns]
+    cols = [c for c in config_columns() if c in runs.columns]
     out = g[cols].first()
     agg = g["_score"].agg(how)
     out["Iprime"] = agg.where(np.isfinite(agg))
@@ -223,10 +246,10 @@ def _subgrid_key(subgrid_rows: pd.DataFrame) -> tuple:
     return (r["optimD"], r["optimG"], -float(r["lr"]))
 
 
-def subgrid_panels(configs: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Fig. 3's panels: the GAN rows of each optimizer subgrid, ordered optimD, optimG, lr down."""
-    gan = configs[configs["model"] == "GAN"]
-    groups = [g for _, g in gan.groupby("subgrid", sort=False)]
+def subgrid_panels(configs: pd.DataFrame, model: str = BASELINE) -> dict[str, pd.DataFrame]:
+    """Fig. 3's panels: the GAN rows (or `model`'s) of each optimizer subgrid, ordered optimD, optimG, lr down."""
+    rows = configs[configs["model"] == model]
+    groups = [g for _, g in rows.groupby("subgrid", sort=False)]
     return {g["subgrid"].iloc[0]: g for g in sorted(groups, key=_subgrid_key)}
 
 
@@ -264,7 +287,7 @@ def best_runs(runs: pd.DataFrame) -> dict[str, pd.Series]:
     """The run with the highest final I' of each model present (Fig. 4)."""
     ok = runs[run_scores(runs).pipe(np.isfinite)]
     return {m: ok.loc[ok.loc[ok["model"] == m, "Iprime"].idxmax()]
-            for m in MODELS if (ok["model"] == m).any()}
+            for m in _models(runs["model"]) if (ok["model"] == m).any()}
 
 
 def quartile_runs(runs: pd.DataFrame) -> dict[str, dict[str, pd.Series]]:
@@ -272,7 +295,7 @@ def quartile_runs(runs: pd.DataFrame) -> dict[str, dict[str, pd.Series]]:
     has_curve = runs["IprimePerEpoch"].map(lambda c: c is not None and len(c) > 0)
     ok = runs[run_scores(runs).pipe(np.isfinite) & has_curve].sort_values(["Iprime", "configId"])
     out = {}
-    for m in MODELS:
+    for m in _models(runs["model"]):
         rows = ok[ok["model"] == m]
         if len(rows):
             out[m] = {label: rows.iloc[int(round(q * (len(rows) - 1)))]
@@ -334,19 +357,25 @@ def describe(configs: pd.DataFrame, thresholds: dict[str, float]) -> dict[str, A
 
 def summary_table(configs: pd.DataFrame, thresholds: dict[str, float] | None = None,
                   n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
-    """Rows per model and per GAN subgrid; GAN rows carry EBGAN-vs-that-row statistics.
-
-    medianDiff, ciLow, ciHigh are EBGAN minus the row. The thresholds used are in .attrs.
+    """Rows per model, per GAN subgrid (Fig. 3's, named by the subgrid) and per optimizer subgrid
+    of every other model that has several (named '<model> <subgrid>'). Rows of a family other
+    than EBGAN's carry EBGAN-vs-that-row statistics: medianDiff, ciLow, ciHigh are EBGAN minus
+    the row. The thresholds used are in .attrs.
     """
     thresholds = pooled_thresholds(configs) if thresholds is None else thresholds
-    groups = [("model", m, configs[configs["model"] == m]) for m in MODELS
-              if (configs["model"] == m).any()]
+    present = _models(configs["model"])
+    groups = [("model", m, configs[configs["model"] == m]) for m in present if (configs["model"] == m).any()]
     groups += [("subgrid", s, g) for s, g in subgrid_panels(configs).items()]
+    for m in present:
+        if m != BASELINE and m != REFERENCE:
+            panels = subgrid_panels(configs, m)
+            groups += [("subgrid", f"{m} {s}", g) for s, g in panels.items()] if len(panels) > 1 else []
     ref = ok_values(configs[configs["model"] == REFERENCE])
+    reference_family = _reference_family(REFERENCE)
     rows = []
     for kind, name, g in groups:
         row = {"group": kind, "name": name, **describe(g, thresholds)}
-        if (g["model"] == "GAN").all() and ref.size:
+        if ref.size and not g["model"].map(_reference_family).eq(reference_family).any():
             row.update(compare(ref, ok_values(g), n_resamples=n_resamples, seed=seed))
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -356,8 +385,10 @@ def summary_table(configs: pd.DataFrame, thresholds: dict[str, float] | None = N
 
 # --- drawing ---------------------------------------------------------------------------------
 
-def _palette() -> dict[str, Any]:
-    return dict(zip(MODELS, sns.color_palette("colorblind", len(MODELS))))
+def _palette(extra: Any = ()) -> dict[str, Any]:
+    """{model label: colour}: each family's declared colours (harness/families), the same in every
+    figure; labels in `extra` that no registered family names get a neutral grey."""
+    return {**{m: FALLBACK_COLOR for m in extra}, **families.colors()}
 
 
 def _new_figure(figsize: tuple[float, float]) -> Figure:
@@ -399,19 +430,46 @@ def _draw_histograms(ax, groups: dict[str, pd.DataFrame], bins: np.ndarray,
         ax.legend(fontsize="small", loc="upper left")
 
 
-def _by_model(configs: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    return {m: configs[configs["model"] == m] for m in MODELS if (configs["model"] == m).any()}
+def _by_model(configs: pd.DataFrame, models: Any = None) -> dict[str, pd.DataFrame]:
+    order = _models(configs["model"]) if models is None else models
+    return {m: configs[configs["model"] == m] for m in order if (configs["model"] == m).any()}
 
 
-def draw_fig2(configs: pd.DataFrame, bins: np.ndarray, title: str) -> Figure:
+def paper_models(configs: pd.DataFrame) -> list[str]:
+    """Fig. 2's models: those of EBGAN's and GAN's families (EBGAN, EBGAN-PT, GAN)."""
+    paper = {_reference_family(REFERENCE), _reference_family(BASELINE)}
+    return [m for m in _models(configs["model"]) if _reference_family(m) in paper]
+
+
+def other_families(configs: pd.DataFrame) -> dict[str, list[str]]:
+    """{family title: its models present} for every family beyond the paper's, in report order."""
+    paper = {_reference_family(REFERENCE), _reference_family(BASELINE)}
+    out: dict[str, list[str]] = {}
+    for m in _models(configs["model"]):
+        family = families.family_of_model(m)
+        if (configs["model"] == m).any() and _reference_family(m) not in paper:
+            out.setdefault(family.name if family else m, []).append(m)
+    return out
+
+
+def draw_fig2(configs: pd.DataFrame, bins: np.ndarray, title: str, models: list[str] | None = None,
+              what: str = "EBGAN against GAN", label: str = "Fig. 2") -> Figure:
+    """Fig. 2's three depth panels for `models` (default: the paper's)."""
+    models = paper_models(configs) if models is None else models
     fig = _new_figure((16, 4.8))
     with sns.axes_style("whitegrid"):
         axes = fig.subplots(1, len(PANELS_FIG2), sharex=True, sharey=True)
     for ax, (name, panel) in zip(axes, fig2_panels(configs).items()):
-        _draw_histograms(ax, _by_model(panel), bins, _palette())
+        _draw_histograms(ax, _by_model(panel, models), bins, _palette(configs["model"]))
         ax.set_title(name)
-    fig.suptitle(f"Fig. 2: I' histograms, EBGAN against GAN — {title}")
+    fig.suptitle(f"{label}: I' histograms, {what} — {title}")
     return fig
+
+
+def draw_family_fig2(configs: pd.DataFrame, bins: np.ndarray, title: str, models: list[str]) -> Figure:
+    """A Fig. 2-style figure of one more family's models against EBGAN and GAN."""
+    return draw_fig2(configs, bins, title, [*models, REFERENCE, BASELINE],
+                     f"{', '.join(models)} against {REFERENCE} and {BASELINE}", "Fig. 2-style")
 
 
 def _grid_shape(panels: dict[str, pd.DataFrame]) -> tuple[int, int]:
@@ -433,7 +491,7 @@ def draw_fig3(configs: pd.DataFrame, bins: np.ndarray, title: str) -> Figure | N
         axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
     ref = configs[configs["model"] == REFERENCE]
     for ax, (name, gan) in zip(axes, panels.items()):
-        groups = {"GAN": gan, **({REFERENCE: ref} if len(ref) else {})}
+        groups = {BASELINE: gan, **({REFERENCE: ref} if len(ref) else {})}
         _draw_histograms(ax, groups, bins, _palette())
         ax.set_title(f"{name} (n={len(gan)})", fontsize="medium")
     for ax in axes[len(panels):]:
@@ -450,8 +508,8 @@ def config_caption(row: pd.Series) -> str:
         return str(v).lower() if isinstance(v, (bool, np.bool_)) else f"{v:g}" if isinstance(
             v, (float, np.floating)) else str(v)
     parts = [f"{k}={fmt(row[k])}" for k in TABLE1_SETTINGS]
-    if row["family"] == "ebgan":
-        parts += [f"{k}={fmt(row[k])}" for k in ("margin", "wPT") if k in row.index]
+    family = families.find(row["family"])
+    parts += [f"{k}={fmt(row[k])}" for k in (family.settings if family else ()) if k in row.index]
     lines = [", ".join(parts[i:i + 3]) for i in range(0, len(parts), 3)]
     return "\n".join(lines + [f"seed={row['seed']}"])
 
@@ -460,9 +518,13 @@ def draw_fig4(runs: pd.DataFrame, folder: Path, title: str) -> Figure | None:
     best = best_runs(runs)
     if not best:
         return None
-    fig = _new_figure((4.3 * len(best), 6.2))
-    axes = fig.subplots(1, len(best), squeeze=False).ravel()
-    for ax, (label, (model, row)) in zip(axes, zip("abc", best.items())):
+    cols = min(3, len(best))
+    rows = -(-len(best) // cols)
+    fig = _new_figure((4.3 * cols, 6.2 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(best):]:
+        ax.set_visible(False)
+    for ax, (label, (model, row)) in zip(axes, zip("abcdefghijklmnopqrstuvwxyz", best.items())):
         path = folder / str(row["samplesPath"])
         if row["samplesPath"] and path.exists():
             img = imread(path)
@@ -482,10 +544,14 @@ def draw_curves(runs: pd.DataFrame, title: str) -> Figure | None:
     picked = quartile_runs(runs)
     if not picked:
         return None
-    fig = _new_figure((5 * len(picked), 4))
+    cols = min(3, len(picked))
+    rows = -(-len(picked) // cols)
+    fig = _new_figure((5 * cols, 4 * rows))
     with sns.axes_style("whitegrid"):
-        axes = fig.subplots(1, len(picked), sharey=True, squeeze=False).ravel()
-    color = _palette()
+        axes = fig.subplots(rows, cols, sharey=True, squeeze=False).ravel()
+    for ax in axes[len(picked):]:
+        ax.set_visible(False)
+    color = _palette(runs["model"])
     for ax, (model, rows) in zip(axes, picked.items()):
         for (label, row), style in zip(rows.items(), (":", "-", "--")):
             curve = np.asarray(row["IprimePerEpoch"], dtype=float)
@@ -588,6 +654,9 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean") -> list[Path]:
             written.append(out / f"{stem}.pdf")
 
     save(draw_fig2(configs, bins, title), "fig2_histograms", "Fig. 2: I' histograms", pdf=True)
+    for family, models in other_families(configs).items():
+        save(draw_family_fig2(configs, bins, title, models), f"fig2_{family}",
+             f"Fig. 2-style: {', '.join(models)} against {REFERENCE} and {BASELINE}", pdf=True)
     save(draw_fig3(configs, bins, title), "fig3_optimizer_subgrids",
          "Fig. 3: GAN optimizer subgrids", pdf=True)
     save(draw_fig4(runs, Path(folder), title), "fig4_best_samples", "Fig. 4: best samples", pdf=False)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Callable
 
 from classifiers.convnet import ClassifierError, load_classifier
+from harness import families
 from harness.atomic import write_atomic
 from harness.config import TrainConfig
 from harness.costmodel import Rates, fmt_duration, project
@@ -87,11 +88,13 @@ def trial_resources(pack: list[TrainConfig], cpus: float, gpus: float, gpu_memor
 
 def make_packs(configs: list[TrainConfig], pack_size: int | Callable[[TrainConfig], int]) -> list[list[TrainConfig]]:
     """Group configs of identical tensor shapes, at most `pack_size` per pack (a number, or one per
-    shape: `pack_size(config)`), in grid order. Seeds and optimizers may mix in a pack."""
+    shape: `pack_size(config)`), in grid order. Seeds and optimizers may mix in a pack. A family
+    that does not pack (`Family.packs` False) gets packs of 1: the reference trainer."""
     groups: dict[tuple, list[TrainConfig]] = {}
     for cfg in configs:
         groups.setdefault(cfg.shape_key(), []).append(cfg)
-    sizes = {key: pack_size(g[0]) if callable(pack_size) else pack_size for key, g in groups.items()}
+    sizes = {key: (pack_size(g[0]) if callable(pack_size) else pack_size) if g[0].spec.packs else 1
+             for key, g in groups.items()}
     return [g[i:i + sizes[key]] for key, g in groups.items() for i in range(0, len(g), sizes[key])]
 
 
@@ -131,17 +134,16 @@ def dry_run_report(grid: Grid, done: set[str]) -> str:
 
     def count(label: str, cfgs: list[TrainConfig]) -> str:
         n_done = sum(c.config_id in done for c in cfgs)
-        return f"  {label:<28} {len(cfgs):>6}   done {n_done:>6}"
+        return f"  {label:<32} {len(cfgs):>6}   done {n_done:>6}"
 
-    for family in ("ebgan", "gan"):
-        cfgs = [c for c in grid.configs if c.family == family]
+    for family in families.all():
+        cfgs = [c for c in grid.configs if c.family == family.name]
         if cfgs:
-            lines.append(count(family.upper(), cfgs))
-    subgrids = grid.gan_subgrids()
-    if subgrids:
-        lines.append("GAN optimizer subgrids (optimD/optimG/lr):")
+            lines.append(count(family.title, cfgs) + ("" if family.packs else "   (not packable: runs unpacked, one config per trial)"))
+    for model, subgrids in grid.subgrids().items():
+        lines.append(f"{model} optimizer subgrids:")
         for sub in subgrids:
-            lines.append(count(sub, [c for c in grid.configs if c.family == "gan" and c.subgrid == sub]))
+            lines.append(count(sub, [c for c in grid.configs if c.model == model and c.subgrid == sub]))
     return "\n".join(lines)
 
 

@@ -66,6 +66,46 @@ def test_table1_counts_and_subgrids():
     assert g.as_dict()["counts"]["total"] == 6656
 
 
+def test_table1_families_counts_in_multiples_of_512_over_table1s_points():
+    g = load_grid(GRIDS / "table1_families.yaml")
+    assert g.by_family() == {"lsgan": 1024, "wgan_gp": 1024, "began": 2048}
+    table1 = {tuple(getattr(c, k) for k in ARCH) for c in load_grid(GRIDS / "mnist_table1.yaml").configs}
+    for model, subgrids in g.subgrids().items():
+        for subgrid, n in subgrids.items():
+            points = [tuple(getattr(c, k) for k in ARCH) for c in g.configs if c.model == model and c.subgrid == subgrid]
+            assert n == 512 and set(points) == table1, (model, subgrid)
+    shared = {c.family for c in g.configs if (c.optimD, c.optimG, c.lr, c.adamBeta1, c.adamBeta2) == ("adam", "adam", 0.001, 0.5, 0.999)}
+    assert shared == {"lsgan", "wgan_gp", "began"}              # EBGAN's subgrid, for every family
+    wgan = {(c.lr, c.adamBeta1, c.adamBeta2, c.lambdaGP, c.nCritic) for c in g.configs if c.family == "wgan_gp"}
+    assert wgan == {(0.001, 0.5, 0.999, 10.0, 5), (0.0001, 0.0, 0.9, 10.0, 5)}   # (A) and Algorithm 1
+    assert {c.gamma for c in g.configs if c.family == "began"} == {0.3, 0.5, 0.7}
+    for c in g.configs:
+        assert c.seed == 0 and all(getattr(c, k) == SPEC_DEFAULTS[k] for k in SPEC_DEFAULTS if k not in ("adamBeta1", "adamBeta2"))
+
+
+def test_smoke_families_is_one_tiny_config_per_new_family():
+    g = load_grid(GRIDS / "smoke_families.yaml")
+    assert sorted(c.model for c in g.configs) == ["BEGAN", "LSGAN", "WGAN-GP"]
+    for c in g.configs:
+        assert c.trainImages == 2000 and c.epochs == 1 and c.sizeG <= 64 and c.sizeD <= 64
+
+
+def test_families_mini_grid():
+    g = load_grid(GRIDS / "families_mini.yaml")
+    assert g.by_model() == {"GAN": 32, "EBGAN": 32, "LSGAN": 64, "WGAN-GP": 64, "BEGAN": 128}
+    mini = {c.config_id for c in load_grid(GRIDS / "mnist_table1_mini.yaml").configs}
+    assert {c.config_id for c in g.configs if c.family in ("gan", "ebgan")} <= mini   # the same runs
+
+
+def test_yaml_merge_keys_and_overrides(tmp_path):
+    doc = yaml.safe_dump(base(), sort_keys=False)
+    text = doc.replace("  gan:\n", "  gan: &g\n").replace("  ebgan:\n", "  lsgan:\n    <<: *g\n    lr: [0.01]\n  ebgan:\n")
+    g = load_grid(write(tmp_path, text, "merge.yaml"))
+    assert {(c.family, c.lr) for c in g.configs} == {("gan", 0.001), ("lsgan", 0.01), ("ebgan", 0.001)}
+    with pytest.raises(GridError, match="twice"):
+        load_grid(write(tmp_path, text.replace("    lr: [0.01]\n", "    lr: [0.01]\n    lr: [0.1]\n"), "dup.yaml"))
+
+
 def test_smoke_grid_is_small_and_covers_both_families_and_optimizers():
     g = load_grid(GRIDS / "smoke.yaml")
     assert len(g.configs) == 4
@@ -171,7 +211,14 @@ BAD: list[tuple[str, Any, str, str]] = [  # id, document, key expected, another 
     ("list-in-settings", edit(lambda d: d["settings"].update(epochs=[1, 2])), "settings.epochs", "one value"),
     ("repeated-value", edit(lambda d: gan(d).update(nLayerG=[2, 3, 3])), "families.gan.nLayerG", "repeated"),
     ("ebgan-nLayerD-1", edit(lambda d: ebgan(d).update(nLayerD=[1, 2])), "families.ebgan.nLayerD", "decoder layer; GAN's D has"),
-    ("gan-with-wPT", edit(lambda d: gan(d).update(wPT=[0.1])), "families.gan.wPT", "set it to 0 for GAN"),
+    ("gan-with-wPT", edit(lambda d: gan(d).update(wPT=[0.1])), "families.gan.wPT", "a setting of ebgan only"),
+    ("margin-in-settings", edit(lambda d: d["settings"].update(margin=10)), "settings.margin", "families.ebgan"),
+    ("began-gamma-above-1", edit(lambda d: d["families"].update(began={**gan(d), "gamma": [0.5, 1.5], "lambdaK": [0.001]})),
+     "families.began.gamma", "must be in [0, 1]"),
+    ("wgan-missing-nCritic", edit(lambda d: d["families"].update(wgan_gp={**gan(d), "lambdaGP": [10]})),
+     "families.wgan_gp.nCritic", "add nCritic: [5]"),
+    ("int-for-nCritic", edit(lambda d: d["families"].update(wgan_gp={**gan(d), "lambdaGP": [10], "nCritic": [2.5]})),
+     "families.wgan_gp.nCritic", "expected a whole number"),
     ("bool-seed", edit(lambda d: d.update(seeds=[True])), "seeds", "true"),
     ("negative-lr", edit(lambda d: gan(d).update(lr=[-0.001])), "families.gan.lr", "must be > 0"),
     ("unknown-optimizer", edit(lambda d: gan(d).update(optimD=["rmsprop"])), "families.gan.optimD", "rmsprop"),

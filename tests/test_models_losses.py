@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from harness import losses
 from harness.config import TrainConfig
+from harness.families import ebgan, gan
 from harness.models import AutoEncoderD, Discriminator, Generator, build_models
 
 
@@ -38,7 +38,7 @@ def test_gan_discriminator_structure_with_dropout():
 def test_ebgan_nlayerd2_is_one_encoder_and_one_decoder_layer():
     G, D = build_models(TrainConfig(family="ebgan", nLayerD=2, sizeD=256))
     assert isinstance(D, AutoEncoderD)
-    assert layer_kinds(D.encoder) == ["Linear", "ReLU"]
+    assert layer_kinds(D.encoder) == ["Linear", "ReLU"] and isinstance(D.code_dropout, nn.Identity)
     assert (D.decoder.in_features, D.decoder.out_features) == (256, 1024)
     recon, code = D(torch.randn(4, 1024))
     assert recon.shape == (4, 1024) and code.shape == (4, 256)
@@ -49,6 +49,18 @@ def test_ebgan_nlayerd4_encoder_has_three_layers_and_bn_after_the_first():
     assert layer_kinds(D.encoder) == ["Linear", "ReLU", "Linear", "BatchNorm1d", "ReLU",
                                       "Linear", "BatchNorm1d", "ReLU"]
     assert len(linears(D)) == 4
+
+
+def test_the_code_is_taken_before_dropout_and_the_decoder_sees_it_after():
+    torch.manual_seed(0)
+    _, D = build_models(TrainConfig(family="ebgan", nLayerD=3, sizeD=64, dropoutD=True, dropoutRate=0.5))
+    assert layer_kinds(D.encoder) == ["Linear", "ReLU", "Dropout", "Linear", "BatchNorm1d", "ReLU"]
+    assert isinstance(D.code_dropout, nn.Dropout)
+    recon, code = D(torch.randn(16, 1024))
+    assert (code > 0).float().mean() > 0.3        # ReLU output, no unit zeroed by a mask
+    D.eval()
+    recon_eval, code_eval = D(torch.randn(16, 1024))
+    torch.testing.assert_close(recon_eval, D.decoder(code_eval))
 
 
 @pytest.mark.parametrize("family", ["gan", "ebgan"])
@@ -71,34 +83,34 @@ def test_gan_losses_hand_computed():
     sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
     want_d = (-math.log(sig(2)) - math.log(sig(0))) / 2 + (-math.log(1 - sig(-1)) - math.log(1 - sig(1))) / 2
     want_g = (-math.log(sig(-1)) - math.log(sig(1))) / 2
-    assert losses.gan_d_loss(real, fake).item() == pytest.approx(want_d, rel=1e-6)
-    assert losses.gan_g_loss(fake).item() == pytest.approx(want_g, rel=1e-6)
+    assert gan.d_loss_bce(real, fake).item() == pytest.approx(want_d, rel=1e-6)
+    assert gan.g_loss_non_saturating(fake).item() == pytest.approx(want_g, rel=1e-6)
 
 
 def test_energy_is_per_sample_l2_norm():
     x = torch.zeros(2, 4)
     recon = torch.tensor([[3.0, 4.0, 0, 0], [1.0, 1.0, 1.0, 1.0]])
-    assert losses.energy(x, recon).tolist() == pytest.approx([5.0, 2.0])
+    assert ebgan.energy(x, recon).tolist() == pytest.approx([5.0, 2.0])
 
 
 def test_ebgan_margin_losses_hand_computed():
     e_real, e_fake = torch.tensor([1.0, 3.0]), torch.tensor([4.0, 12.0])
     # D: mean(1, 3) + mean([10-4]+, [10-12]+) = 2 + (6 + 0)/2 = 5
-    assert losses.ebgan_d_loss(e_real, e_fake, 10.0).item() == pytest.approx(5.0)
-    assert losses.ebgan_g_loss(e_fake).item() == pytest.approx(8.0)
+    assert ebgan.d_loss_margin(e_real, e_fake, 10.0).item() == pytest.approx(5.0)
+    assert ebgan.g_loss_energy(e_fake).item() == pytest.approx(8.0)
 
 
 def test_pulling_away_hand_computed():
     S = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
     # cos^2 pairs: (1,2)=0, (1,3)=1/2, (2,3)=1/2, each counted twice, over N(N-1)=6
-    assert losses.pulling_away(S).item() == pytest.approx(2 / 6)
-    assert losses.pulling_away(torch.ones(5, 3)).item() == pytest.approx(1.0)  # all alike: 1
+    assert ebgan.pulling_away(S).item() == pytest.approx(2 / 6)
+    assert ebgan.pulling_away(torch.ones(5, 3)).item() == pytest.approx(1.0)  # all alike: 1
 
 
 def test_losses_reduce_over_the_last_dim_for_packs():
     e_real, e_fake = torch.rand(3, 8), torch.rand(3, 8) * 20
-    packed = losses.ebgan_d_loss(e_real, e_fake, torch.tensor([[10.0], [5.0], [1.0]]))
+    packed = ebgan.d_loss_margin(e_real, e_fake, torch.tensor([[10.0], [5.0], [1.0]]))
     for k, m in enumerate([10.0, 5.0, 1.0]):
-        assert packed[k].item() == pytest.approx(losses.ebgan_d_loss(e_real[k], e_fake[k], m).item())
+        assert packed[k].item() == pytest.approx(ebgan.d_loss_margin(e_real[k], e_fake[k], m).item())
     S = torch.randn(3, 8, 4)
-    assert losses.pulling_away(S)[1].item() == pytest.approx(losses.pulling_away(S[1]).item(), rel=1e-5)
+    assert ebgan.pulling_away(S)[1].item() == pytest.approx(ebgan.pulling_away(S[1]).item(), rel=1e-5)
