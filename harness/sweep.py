@@ -34,6 +34,7 @@ from harness.grid import Grid, GridError, load_grid
 from harness.metrics import Scorer, Scores
 from harness.models import linear_weights
 from harness.packed import pack_memory, train_pack
+from harness.provenance import provenance
 from harness.results import ResultsError, ResultsTable
 from harness.train import pick_device, train
 
@@ -145,6 +146,8 @@ def run_pack(spec: dict) -> None:
         rows = []
         for cfg, res in zip(configs, results):
             row = {**res.to_row(), "packSize": len(configs)}  # what the row's timings mean
+            # provenance (issue 9): which classifier scored the row, code and library versions, device
+            row.update(provenance(device, scorer.weights_sha))
             png = Path(row.pop("samplesPath")).read_bytes() if row["samplesPath"] else None
             rows.append({"configId": cfg.config_id, "result": row, "png": png})
     ok = [r["result"]["Iprime"] for r in rows if r["result"]["status"] == "ok"]

@@ -10,8 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from classifiers.convnet import DEFAULT_WEIGHTS, sha256_file
 from harness.grid import load_grid
-from harness.sweep import FAIL_ENV, make_packs, pending_configs
+from harness.provenance import COLUMNS as PROVENANCE
+from harness.sweep import FAIL_ENV, make_packs, pending_configs, run_pack
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,6 +47,23 @@ def test_packs_group_same_shapes_only():
     assert max(len(p) for p in packs) == 24
     gan_packs = [p for p in packs if p[0].family == "gan"]
     assert len(gan_packs) == 256  # 256 GAN architectures x 24 (dropoutD x optimD x optimG x lr)
+
+
+def test_a_trials_rows_carry_provenance(data_dir, monkeypatch):
+    """A real trial (one pack of the smoke grid, trained and scored), run without a Ray cluster:
+    what it reports for the driver to write carries the provenance columns."""
+    from ray import tune
+
+    reported = []
+    monkeypatch.setattr(tune, "report", reported.append)
+    pack = make_packs(load_grid(REPO / "grids" / "smoke.yaml").configs, pack_size=8)[0]
+    run_pack({"data_dir": str(data_dir), "classifier": None, "cpus": 1, "gpus": 0,
+              "configs": [c.to_dict() for c in pack], "fail": None})
+    rows = [r["result"] for r in reported[0]["rows"]]
+    assert len(rows) == len(pack) and all(r["status"] in ("ok", "diverged") for r in rows)
+    for row in rows:
+        assert set(PROVENANCE) <= row.keys() and all(isinstance(row[c], str) and row[c] for c in PROVENANCE)
+        assert row["classifierSha256"] == sha256_file(DEFAULT_WEIGHTS)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -108,8 +127,11 @@ def test_kill_resume_limit_and_injected_failure(tmp_path, data_dir):
     assert out.returncode == 0 and len(final) == 4 and (final["status"] == "ok").all()
     others = [i for i in ids if i != victim]
     assert (final.loc[others, "finishedAt"] == third.loc[others, "finishedAt"]).all()
-    for col in ("nLayerG", "sizeD", "optimD", "optimG", "lr", "Iprime", "IprimePerEpoch", "fid", "samplesPath"):
+    for col in ("nLayerG", "sizeD", "optimD", "optimG", "lr", "Iprime", "IprimePerEpoch", "fid", "samplesPath",
+                *PROVENANCE):
         assert col in final.columns
+    assert (final["classifierSha256"] == sha256_file(DEFAULT_WEIGHTS)).all()
+    assert final[list(PROVENANCE)].notna().all().all()
     assert all((tmp_path / "smoke" / p).is_file() for p in final["samplesPath"])
     assert "4 done, 0 to run" in sweep(*common, "--dry-run").stdout
 
