@@ -19,7 +19,8 @@ DEFAULT_CARD = Path(__file__).with_name("mnist_convnet.json")
 FEATURES = 128
 ARCHITECTURE = ("1x32x32 in [-1,1] -> conv5x5(1->16)-BN-ReLU-maxpool2 -> conv5x5(16->32)-BN-ReLU-maxpool2 "
                 "-> conv3x3(32->128)-BN-ReLU-maxpool2 -> global-avg-pool (128 features) -> linear(128->10)")
-FIX = "run python -m classifiers.train --data-dir DIR or pass --classifier PATH"
+FIX = ("pass --classifier PATH (e.g. weights written by python -m classifiers.train --data-dir DIR), "
+       "or restore the shipped classifiers/mnist_convnet.pt from the repository")
 
 
 class ClassifierError(Exception):

@@ -1,6 +1,12 @@
 """Train the MNIST ConvNet on the whole training set and write its weights and card.
 
-    python -m classifiers.train --data-dir DIR [--epochs N] [--seed S] [--threads T] [--out PATH]
+    python -m classifiers.train --data-dir DIR [--epochs N] [--seed S] [--threads T] [--out PATH] [--overwrite]
+
+The weights go to a NEW file, `mnist_convnet-<UTC time>.pt` in the current folder unless `--out`
+says otherwise, with its card (`.json`) beside it; score with them by `--classifier PATH`. An
+existing file, above all the shipped `classifiers/mnist_convnet.pt` whose SHA-256 every result row
+records, is replaced only with `--overwrite`: otherwise a resumed sweep could mix the scores of
+two classifiers.
 
 Deterministic for a seed (and thread count) on a given machine: the seed sets the initial weights, and a
 `torch.Generator` seeded from it draws the data order and the random shifts.
@@ -56,6 +62,43 @@ def train(model: ConvNet, x: torch.Tensor, y: torch.Tensor, epochs: int, batch_s
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
 
 
+# What the paper's "regular 3-layer ConvNet" is here (the card says it; see classifiers/convnet.py).
+LAYERS = "3 convolutional layers (the paper's '3-layer ConvNet') and a linear head to the 10 classes"
+# Arguments whose values are local paths: the card's command shows a placeholder instead.
+PLACEHOLDERS = {"--data-dir": "DATA_DIR", "--out": "OUT"}
+
+
+def default_out() -> Path:
+    """A new weights file in the current folder, named by the time: mnist_convnet-20261125-193111.pt."""
+    return Path(f"mnist_convnet-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}.pt")
+
+
+def card_command(argv: list[str]) -> str:
+    """The training command for the card, local paths replaced by placeholders (--data-dir DATA_DIR)."""
+    words, it = [], iter(argv)
+    for word in it:
+        name, eq, _ = word.partition("=")
+        if name in PLACEHOLDERS:
+            words.append(f"{name}={PLACEHOLDERS[name]}" if eq else name)
+            if not eq:
+                next(it, None)
+                words.append(PLACEHOLDERS[name])
+        else:
+            words.append(word)
+    return f"python -m classifiers.train {shlex.join(words)}".strip()
+
+
+def refuse_overwrite(out: Path) -> str | None:
+    """Why writing `out` (and its card) needs --overwrite, or None if both are new files."""
+    taken = [p for p in (out, out.with_suffix(".json")) if p.exists()]
+    if not taken:
+        return None
+    if out.exists() and out.resolve() == DEFAULT_WEIGHTS.resolve():
+        return (f"{out} is the shipped classifier, whose SHA-256 every result row records: leave out --out "
+                f"to write a new file (then score with --classifier PATH), or pass --overwrite to replace it")
+    return f"{taken[0]} exists: pass another --out, or --overwrite to replace it"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m classifiers.train", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=None, help="folder with MNIST's four IDX files "
@@ -66,13 +109,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--max-shift", type=int, default=2, help="random translation in pixels (0: none)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (1 is faster on a busy machine)")
-    p.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="weights file; the card goes next to it (.json)")
+    p.add_argument("--out", type=Path, default=None, help="weights file, the card goes next to it (.json) "
+                   "(default: mnist_convnet-<UTC time>.pt in the current folder, a new file)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out and its card "
+                   f"(needed to replace the shipped {DEFAULT_WEIGHTS.name})")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    out: Path = args.out or default_out()
+    refusal = None if args.overwrite else refuse_overwrite(out)
+    if refusal:  # before minutes of training, not after
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
@@ -93,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     correct = int((predictions == torch.from_numpy(test_set.labels)).sum())
     accuracy = correct / len(test_set.labels)
 
-    out: Path = args.out
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     write_atomic(out, buf.getvalue())
@@ -102,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         "sha256": sha256_file(out),
         "epochs": args.epochs,
         "seed": args.seed,
-        "command": f"python -m classifiers.train {shlex.join(argv)}".strip(),
+        "command": card_command(argv),
         "architecture": ARCHITECTURE,
+        "layers": LAYERS,
         "batch_size": args.batch_size,
         "lr": args.lr,
         "max_shift": args.max_shift,
@@ -113,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_atomic(out.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
     print(f"test accuracy: {accuracy:.2%} ({correct}/{len(test_set.labels)}) in {minutes:.1f} min; "
-          f"wrote {out} and {out.with_suffix('.json')}")
+          f"wrote {out} and {out.with_suffix('.json')}; score with it: --classifier {out}")
     return 0
 
 

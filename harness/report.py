@@ -7,6 +7,7 @@ family present gets a Fig. 2-style figure of its own against EBGAN and GAN
 (fig2_<family>.png). Fig. 3 is the paper's GAN optimizer subgrids against EBGAN.
 
     python -m harness.report RESULTS_DIR [--out DIR] [--seed-agg mean|median|max] [--grid NAME]
+        [--allow-mixed-classifiers]
 
 RESULTS_DIR is either one grid's results folder (it holds `trials.parquet`, one row per
 (config, seed), plus `grid.json` and `grid.yaml` from the sweep) or a folder of such folders.
@@ -27,6 +28,9 @@ How results are counted (the same rules in every figure and table):
     configs; diverged and errors are counted beside them. "pctAbove_pXX" is the percentage of
     ok + diverged configs whose I' exceeds the XXth percentile of the pooled ok I' of the grid
     (all models together), so a diverged config is below every threshold.
+  * Classifier: I' depends on the classifier's weights, so a grid whose scored runs carry
+    different `classifierSha256` values is refused (exit 2) unless --allow-mixed-classifiers;
+    a table written before that column existed counts as one, unknown, classifier.
 
 The data selection (load, aggregate, panels, percentages, statistics) is pure and separate
 from the drawing; `main` ties them together.
@@ -55,6 +59,7 @@ from harness import families
 from harness.atomic import write_atomic
 from harness.config import COMMON_SETTINGS, TABLE1_SETTINGS
 from harness.results import ResultsError, ResultsTable
+from harness.provenance import COLUMNS as PROVENANCE_COLUMNS
 
 MODELS = ("GAN", "EBGAN", "EBGAN-PT")  # the paper's models; `_models` has every registered one
 REFERENCE = "EBGAN"            # what every other family's rows are compared against
@@ -383,6 +388,53 @@ def summary_table(configs: pd.DataFrame, thresholds: dict[str, float] | None = N
     return table
 
 
+# --- provenance: which classifier, code, libraries and device produced the rows ---------------
+
+NOT_RECORDED = "(not recorded)"
+
+
+def check_classifiers(runs: pd.DataFrame, where: Path, allow_mixed: bool = False) -> tuple[str, bool]:
+    """The page's sentence on which classifier scored the runs, and whether several did. Raises ReportError when the scored
+    (non-error) runs carry more than one classifierSha256, since their I' do not compare in one
+    figure, unless `allow_mixed`. Runs without the value (written before it was recorded, or a
+    whole table from before the column existed) count as one more classifier, an unknown one."""
+    recorded = runs.get("classifierSha256", pd.Series(np.nan, index=runs.index, dtype=object))
+    shas = recorded[runs["status"] != "error"].astype(object).fillna(NOT_RECORDED).value_counts()
+    if len(shas) > 1:
+        listing = ", ".join(f"{n} runs by {sha if sha == NOT_RECORDED else sha[:12] + '...'}"
+                            for sha, n in shas.items())
+        if not allow_mixed:
+            raise ReportError(f"{where}: its runs were scored by {len(shas)} different classifiers "
+                              f"({listing}), whose I' do not compare; fix: rerun the runs of the other "
+                              "classifier(s) (delete their rows and resume the sweep), or pass "
+                              "--allow-mixed-classifiers")
+        return (f"WARNING: runs scored by {len(shas)} different classifiers are mixed in every figure "
+                f"and table (--allow-mixed-classifiers): {listing}."), True
+    if not len(shas) or shas.index[0] == NOT_RECORDED:
+        return ("No run records its classifier (the table predates the provenance columns): the runs "
+                "are taken as scored by one classifier, which is unknown."), False
+    return f"Every scored run was scored by the classifier with SHA-256 {shas.index[0]}.", False
+
+
+def provenance_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each provenance column's distinct values with their run counts; rows without a value
+    (error rows, rows written before provenance was recorded) are counted as NOT_RECORDED."""
+    rows = []
+    for col in PROVENANCE_COLUMNS:
+        values = runs[col] if col in runs.columns else pd.Series(np.nan, index=runs.index, dtype=object)
+        for value, n in values.astype(object).where(values.notna(), NOT_RECORDED).value_counts().items():
+            rows.append({"column": col, "value": str(value), "runs": int(n)})
+    return pd.DataFrame(rows, columns=["column", "value", "runs"])
+
+
+def provenance_html(runs: pd.DataFrame, classifier_note: str) -> str:
+    """The page's Provenance section: the classifier sentence and the table of distinct values."""
+    return ("<h2>Provenance</h2>" + f"<p>{html.escape(classifier_note)}</p>"
+            + "<p>Distinct values of each provenance column, with their runs. "
+            + f"{html.escape(NOT_RECORDED)}: error runs (nothing was scored) and runs written "
+            + "before provenance was recorded.</p>" + provenance_table(runs).to_html(index=False))
+
+
 # --- drawing ---------------------------------------------------------------------------------
 
 def _palette(extra: Any = ()) -> dict[str, Any]:
@@ -607,7 +659,7 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: pd.DataFrame,
-               figures: dict[str, bytes], seed_agg: str) -> str:
+               figures: dict[str, bytes], seed_agg: str, provenance: str = "") -> str:
     esc = html.escape
     name = esc(str(meta["name"]))
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{name}</title>"
@@ -626,6 +678,7 @@ def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: p
     if len(errors) and "error" in runs.columns:
         counts = errors["error"].fillna("(no message)").value_counts().head(10)
         parts.append("<h2>Errors (most common)</h2>" + counts.rename("runs").to_frame().to_html())
+    parts.append(provenance)
     parts.append("<h2>Grid: done against expected (grid.json)</h2>")
     parts.append(progress_table(runs, meta).to_html(index=False, na_rep="?"))
     yaml_text = meta.get("grid_yaml") or "(grid.yaml missing)"
@@ -633,12 +686,16 @@ def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: p
     return "\n".join(parts)
 
 
-def write_report(folder: Path, out: Path, seed_agg: str = "mean") -> list[Path]:
+def write_report(folder: Path, out: Path, seed_agg: str = "mean",
+                 allow_mixed_classifiers: bool = False) -> list[Path]:
     """Every output of one grid's report into `out`; returns the paths written."""
     runs, meta = load_results(folder)
+    classifier_note, mixed = check_classifiers(runs, Path(folder) / "trials.parquet", allow_mixed_classifiers)
     configs = aggregate_seeds(runs, seed_agg)
     progress = progress_text(runs, meta)
     title = f"{meta['name']}: {progress}; seeds: {seed_agg}"
+    if mixed:
+        title += "; MIXED classifiers"
     bins = common_bins(configs["Iprime"].to_numpy())
     written: list[Path] = []
     pngs: dict[str, bytes] = {}
@@ -664,7 +721,8 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean") -> list[Path]:
     table = summary_table(configs)
     write_atomic(out / "summary.csv", table.to_csv(index=False))
     write_atomic(out / "summary.md", summary_markdown(table, title, seed_agg))
-    write_atomic(out / "index.html", index_html(meta, runs, progress, table, pngs, seed_agg))
+    write_atomic(out / "index.html", index_html(meta, runs, progress, table, pngs, seed_agg,
+                                                provenance_html(runs, classifier_note)))
     return written + [out / "summary.csv", out / "summary.md", out / "index.html"]
 
 
@@ -677,6 +735,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-agg", choices=SEED_AGGS, default="mean",
                         help="how a config's I' is taken over its seeds (default mean)")
     parser.add_argument("--grid", default=None, help="only this grid (folder or grid.json name)")
+    parser.add_argument("--allow-mixed-classifiers", action="store_true",
+                        help="draw runs scored by different classifier weights (classifierSha256) "
+                             "together instead of refusing")
     args = parser.parse_args(argv)
     try:
         folders = find_grid_folders(args.results_dir, args.grid)
@@ -685,7 +746,7 @@ def main(argv: list[str] | None = None) -> int:
                 out = folder / "report"
             else:
                 out = args.out / folder.name if len(folders) > 1 else args.out
-            write_report(folder, out, args.seed_agg)
+            write_report(folder, out, args.seed_agg, args.allow_mixed_classifiers)
             print(f"report: {folder.name} -> {out / 'index.html'}")
     except ReportError as e:
         print(f"report: error: {e}", file=sys.stderr)

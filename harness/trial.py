@@ -22,6 +22,7 @@ from harness.config import TrainConfig
 from harness.data import gan_training_set
 from harness.metrics import Scorer
 from harness.packed import train_pack
+from harness.provenance import provenance
 from harness.train import EpochHook, pick_device, train
 
 
@@ -82,6 +83,7 @@ def run_trial(configs: list[TrainConfig], env: TrialEnv, on_epoch: EpochHook | N
         rows = []
         for cfg, res in zip(configs, results):
             row = {**res.to_row(), "packSize": len(configs)}  # what the row's timings mean
+            row.update(provenance(device, scorer.weights_sha))  # which classifier scored it; versions; device
             png = Path(row.pop("samplesPath")).read_bytes() if row["samplesPath"] else None
             rows.append({"configId": cfg.config_id, "result": row, "png": png})
     return rows

@@ -1,7 +1,11 @@
-"""Shared fixtures: the real MNIST folder (HARNESS_DATA_DIR, else ../shared/data/mnist)."""
+"""Shared fixtures: real MNIST, found the way the harness finds it, and what the trainers take.
+
+MNIST comes from `--data-dir DIR` (a pytest option here), else `$HARNESS_DATA_DIR`, else the
+harness's cache (`HARNESS_CACHE_DIR`, default ~/.cache/gan-harness/mnist), downloaded there and
+checked against its SHA-256 on first use: `harness.data.resolve_data_dir`, as for every command.
+"""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,16 +17,22 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
 
 
-def mnist_dir() -> Path:
-    return Path(os.environ.get("HARNESS_DATA_DIR", REPO.parent / "shared" / "data" / "mnist"))
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--data-dir", default=None,
+                     help="MNIST folder for the tests (default: $HARNESS_DATA_DIR, else the harness's "
+                          "download cache)")
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
-    folder = mnist_dir()
-    if not (folder / "train-images-idx3-ubyte.gz").exists() and not (folder / "train-images-idx3-ubyte").exists():
-        pytest.fail(f"real MNIST not found in {folder}: set HARNESS_DATA_DIR")
-    return folder
+def data_dir(request: pytest.FixtureRequest) -> Path:
+    """The folder with MNIST's four IDX files. Without the data and without internet the whole
+    run stops with one line naming the fix, rather than every test failing on its own."""
+    from harness.data import DataError, resolve_data_dir
+
+    try:
+        return resolve_data_dir(request.config.getoption("--data-dir"))
+    except DataError as e:
+        pytest.exit(f"the tests need MNIST: {e}", returncode=2)  # DataError's message names the fix
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from classifiers import evaluate
+from classifiers import evaluate, train
 from classifiers.convnet import (DEFAULT_CARD, DEFAULT_WEIGHTS, ClassifierError, ConvNet, load_classifier,
                                  sha256_file)
 
@@ -72,3 +72,50 @@ def test_evaluate_cli_missing_classifier_exits_2() -> None:
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "/nonexistent" in lines[0]
+
+
+# --- classifiers.train: a new file by default, never silently over the shipped weights ----------
+
+def test_card_records_placeholders_not_local_paths(card: dict) -> None:
+    assert card["command"].startswith("python -m classifiers.train --data-dir DATA_DIR")
+    assert "/" not in card["command"]
+    assert "3 convolutional layers" in card["layers"] and "linear head" in card["layers"]
+    assert train.card_command(["--data-dir", "/home/me/mnist", "--epochs", "2", "--out=/tmp/x.pt"]) == \
+        "python -m classifiers.train --data-dir DATA_DIR --epochs 2 --out=OUT"
+
+
+@pytest.mark.parametrize("target, words", [("shipped", "shipped classifier"), ("other", "exists")])
+def test_train_refuses_an_existing_out_before_training(tmp_path, capsys, target, words) -> None:
+    out = DEFAULT_WEIGHTS if target == "shipped" else tmp_path / "mine.pt"
+    if target == "other":
+        out.write_bytes(b"earlier weights")
+    before = out.read_bytes()
+    assert train.main(["--out", str(out), "--data-dir", str(tmp_path / "no-data-here")]) == 2  # no data read
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "--overwrite" in err
+    assert out.read_bytes() == before
+
+
+def test_train_writes_a_new_file_by_default(tmp_path, monkeypatch, data_dir) -> None:
+    """The whole command on a slice of MNIST (so it takes seconds): new weights and card in the
+    current folder, the card's command with placeholders, the shipped weights untouched."""
+    shipped = sha256_file(DEFAULT_WEIGHTS)
+    real_load = train.load_mnist
+
+    def small_mnist(split, folder):
+        m = real_load(split, folder)
+        return type(m)(images=m.images[:512], labels=m.labels[:512])
+
+    monkeypatch.setattr(train, "load_mnist", small_mnist)
+    monkeypatch.chdir(tmp_path)
+    assert train.main(["--data-dir", str(data_dir), "--epochs", "1", "--threads", "1"]) == 0
+    [weights] = tmp_path.glob("mnist_convnet-*.pt")
+    card = json.loads(weights.with_suffix(".json").read_text())
+    assert card["sha256"] == sha256_file(weights) != shipped
+    assert card["command"] == "python -m classifiers.train --data-dir DATA_DIR --epochs 1 --threads 1"
+    assert card["layers"] == train.LAYERS
+    assert isinstance(load_classifier(weights), ConvNet)
+    assert sha256_file(DEFAULT_WEIGHTS) == shipped
+    # and again into the same file: refused without --overwrite, done with it
+    assert train.main(["--data-dir", str(data_dir), "--epochs", "1", "--out", weights.name]) == 2
+    assert train.main(["--data-dir", str(data_dir), "--epochs", "1", "--out", weights.name, "--overwrite"]) == 0

@@ -1,9 +1,13 @@
 """MNIST reading, verification (missing / truncated / foreign files) and the download path."""
 import gzip
 import http.server
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from functools import partial
+from pathlib import Path
 
 import pytest
 import torch
@@ -32,9 +36,15 @@ def test_env_var_is_used(data_dir, monkeypatch):
 
 
 def copy_mnist(src, dst):
+    """MNIST's four files from `src` (raw or .gz) into `dst`, gzip'd."""
     dst.mkdir(exist_ok=True)
     for name in data.FILES:
-        shutil.copy(src / f"{name}.gz", dst / f"{name}.gz")
+        found = data._find(src, name)
+        if found.suffix == ".gz":
+            shutil.copy(found, dst / f"{name}.gz")
+        else:
+            with gzip.open(dst / f"{name}.gz", "wb") as f:
+                f.write(found.read_bytes())
     return dst
 
 
@@ -68,14 +78,14 @@ def test_raw_uncompressed_files_are_accepted(tmp_path, data_dir):
     folder = tmp_path / "raw"
     folder.mkdir()
     for name in data.FILES:
-        with gzip.open(data_dir / f"{name}.gz") as f:
-            (folder / name).write_bytes(f.read())
+        (folder / name).write_bytes(data._read_bytes(data._find(data_dir, name)))
     assert load_mnist("test", folder).images.shape == (10000, 28, 28)
 
 
 def test_download_from_a_mirror_into_the_cache(tmp_path, data_dir, monkeypatch):
     """A real HTTP download, from a mirror served on loopback, verified by checksum."""
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(data_dir))
+    mirror = copy_mnist(data_dir, tmp_path / "mirror")  # a mirror serves the .gz files
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(mirror))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -96,3 +106,19 @@ def test_download_failure_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_MNIST_MIRRORS", "http://127.0.0.1:1/")
     with pytest.raises(DataError, match="--data-dir"):
         resolve_data_dir(None)
+
+
+def test_tests_without_data_or_internet_stop_with_one_line(tmp_path):
+    """No HARNESS_DATA_DIR, an empty cache, no reachable mirror: the test run stops at once,
+    exit 2, with one line that names the fix (not a failure per test)."""
+    env = {k: v for k, v in os.environ.items() if k != "HARNESS_DATA_DIR"}
+    env.update(HARNESS_CACHE_DIR=str(tmp_path / "cache"), HARNESS_MNIST_MIRRORS="http://127.0.0.1:1/")
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "tests/test_data.py::test_reads_real_mnist"],
+                         cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    lines = [l for l in (out.stdout + out.stderr).splitlines() if "MNIST" in l]
+    assert len(lines) == 1, out.stdout + out.stderr
+    assert "--data-dir" in lines[0] and "HARNESS_DATA_DIR" in lines[0]
+    assert "passed" not in out.stdout and "no tests ran" in out.stdout

@@ -335,3 +335,62 @@ def test_module_entry_point_bad_input(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "does not exist" in proc.stderr
+
+
+# --- provenance and the classifier check ------------------------------------------------------
+
+SHA_A, SHA_B = "a" * 64, "b" * 64
+
+
+def with_provenance(runs: pd.DataFrame, sha_of=lambda i: SHA_A) -> pd.DataFrame:
+    """The provenance columns as the sweep writes them: on every scored run, none on error runs."""
+    runs = runs.copy()
+    for col in report.PROVENANCE_COLUMNS:
+        runs[col] = [f"{col}-value" for _ in range(len(runs))]
+    runs["classifierSha256"] = [sha_of(i) for i in range(len(runs))]
+    runs.loc[runs["status"] == "error", list(report.PROVENANCE_COLUMNS)] = None
+    return runs
+
+
+def test_page_shows_provenance_and_error_rows_do_not_count_as_a_classifier(tmp_path, capsys):
+    runs = with_provenance(small(rng_seed=9))
+    assert (runs["status"] == "error").any()
+    folder = write_grid(tmp_path / "g", runs, pngs=False)
+    rc, _, err = run_cli([folder], capsys)
+    assert rc == 0, err
+    page = (folder / "report" / "index.html").read_text()
+    assert "<h2>Provenance</h2>" in page and f"classifier with SHA-256 {SHA_A}" in page
+    table = report.provenance_table(runs).set_index(["column", "value"])["runs"]
+    n_err = int((runs["status"] == "error").sum())
+    assert table[("classifierSha256", SHA_A)] == len(runs) - n_err
+    assert table[("classifierSha256", report.NOT_RECORDED)] == n_err
+    assert table[("deviceName", "deviceName-value")] == len(runs) - n_err
+    assert set(table.index.get_level_values("column")) == set(report.PROVENANCE_COLUMNS)
+
+
+@pytest.mark.parametrize("sha_of, words", [
+    (lambda i: SHA_A if i % 2 else SHA_B, "2 different classifiers"),
+    (lambda i: SHA_A if i % 2 else None, "(not recorded)"),  # rows of an old sweep, resumed
+])
+def test_mixed_classifiers_are_refused_unless_allowed(tmp_path, capsys, sha_of, words):
+    folder = write_grid(tmp_path / "g", with_provenance(small(rng_seed=10), sha_of), pngs=False)
+    rc, out, err = run_cli([folder], capsys)
+    assert rc == 2 and err.count("\n") == 1 and words in err and "--allow-mixed-classifiers" in err
+    assert "fix:" in err and not (folder / "report").exists()  # refused before writing anything
+    rc, _, err = run_cli([folder, "--allow-mixed-classifiers"], capsys)
+    assert rc == 0, err
+    page = (folder / "report" / "index.html").read_text()
+    assert "WARNING: runs scored by 2 different classifiers" in page
+    assert "MIXED classifiers" in (folder / "report" / "summary.md").read_text()  # the figures' title too
+
+
+def test_old_table_without_provenance_is_one_unknown_classifier(tmp_path, capsys):
+    runs = small(rng_seed=11)
+    assert not set(report.PROVENANCE_COLUMNS) & set(runs.columns)
+    folder = write_grid(tmp_path / "g", runs, pngs=False)
+    rc, _, err = run_cli([folder], capsys)
+    assert rc == 0, err
+    page = (folder / "report" / "index.html").read_text()
+    assert "predates the provenance columns" in page and "one classifier, which is unknown" in page
+    table = report.provenance_table(runs)
+    assert (table["value"] == report.NOT_RECORDED).all() and (table["runs"] == len(runs)).all()

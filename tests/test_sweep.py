@@ -14,10 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from classifiers.convnet import DEFAULT_WEIGHTS, sha256_file
 from harness.config import TrainConfig
 from harness.grid import GridError, load_grid
 from harness.results import ResultsTable
 from harness.sweep import make_packs, pending_configs, plan_packs, resume_command
+from harness.provenance import COLUMNS as PROVENANCE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,6 +91,19 @@ def test_oversized_grid_is_refused_before_it_is_expanded(tmp_path):
     with pytest.raises(GridError, match="more than 3 runs"):
         load_grid(REPO / "grids" / "smoke.yaml", max_configs=3)
     assert len(load_grid(REPO / "grids" / "smoke.yaml", max_configs=4).configs) == 4
+
+
+def test_a_trials_rows_carry_provenance(data_dir):
+    """A real trial (one pack of the smoke grid, trained and scored), run in this process: the rows
+    it sends the driver carry the provenance columns."""
+    from harness.trial import TrialEnv, run_trial
+
+    pack = make_packs(load_grid(REPO / "grids" / "smoke.yaml").configs, pack_size=8)[0]
+    rows = [r["result"] for r in run_trial(pack, TrialEnv(str(data_dir), None))]
+    assert len(rows) == len(pack) and all(r["status"] in ("ok", "diverged") for r in rows)
+    for row in rows:
+        assert set(PROVENANCE) <= row.keys() and all(isinstance(row[c], str) and row[c] for c in PROVENANCE)
+        assert row["classifierSha256"] == sha256_file(DEFAULT_WEIGHTS)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -290,8 +305,11 @@ def test_kill_resume_limit_and_injected_failure(tmp_path, data_dir):
     assert out.returncode == 0 and len(final) == 4 and (final["status"] == "ok").all()
     others = [i for i in ids if i != victim]
     assert (final.loc[others, "finishedAt"] == third.loc[others, "finishedAt"]).all()
-    for col in ("nLayerG", "sizeD", "optimD", "optimG", "lr", "Iprime", "IprimePerEpoch", "fid", "samplesPath"):
+    for col in ("nLayerG", "sizeD", "optimD", "optimG", "lr", "Iprime", "IprimePerEpoch", "fid", "samplesPath",
+                *PROVENANCE):
         assert col in final.columns
+    assert (final["classifierSha256"] == sha256_file(DEFAULT_WEIGHTS)).all()
+    assert final[list(PROVENANCE)].notna().all().all()
     assert all((tmp_path / "smoke" / p).is_file() for p in final["samplesPath"])
     assert "4 done, 0 to run" in sweep(*common, "--dry-run").stdout
     # Tune's state holds numbers, not rows or PNGs
