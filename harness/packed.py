@@ -67,6 +67,7 @@ Timing fields of each member's TrainResult: `stepsPerSec` is the pack's steps pe
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 from typing import Iterator, Literal
@@ -81,7 +82,7 @@ from harness import families
 from harness.config import TrainConfig
 from harness.metrics import Scorer
 from harness.models import IMAGE_DIM, LayerNorm, linear_weights
-from harness.train import (EpochHook, Streams, TrainResult, pick_device, run, sample_chunks,
+from harness.train import (EpochHook, Streams, TrainResult, eager_steps, pick_device, run, sample_chunks,
                            score_pack)
 
 Masks = Literal["reference", "pack"]
@@ -348,10 +349,18 @@ class PackOptimizer:
     keeps them when not capturable: no device sync. (A hand-written foreach version of the same
     ops, with a preallocated Adam denominator, measured the same speed on CPU.)
     Frozen members get zero gradients: their updates are exactly zero.
+
+    capturable=True (a CUDA graph of the step): torch's capturable Adam, its step counts on the
+    device (its bias corrections are then computed there, in float32, not as Python floats: a
+    last-bit difference from torch.optim's default), and the frozen members' gradients zeroed by
+    a mask that `freeze` updates in place, so that a graph captured before a freeze honours it.
     """
 
-    def __init__(self, net: nn.Module, kinds: list[str], configs: list[TrainConfig]):
+    def __init__(self, net: nn.Module, kinds: list[str], configs: list[TrainConfig], capturable: bool = False):
         self.params = params = list(net.parameters())
+        self.capturable = capturable
+        device = params[0].device
+        self.keep = torch.ones(len(configs), dtype=torch.bool, device=device)  # capturable: not frozen
         self.linears = [m for m in net.modules() if isinstance(m, StackedLinear) and m.grad_in_place]
         kept = {id(m.weight) for m in self.linears}              # gradients kept in place (StackedLinearFn)
         self.fresh = [p for p in params if id(p) not in kept]    # gradients autograd allocates
@@ -366,7 +375,8 @@ class PackOptimizer:
             def zeros() -> list[torch.Tensor]:
                 return [torch.zeros_like(p[start:end]) for p in params]
             if kinds[start] == "adam":
-                self.adam.append((start, end, cfg, zeros(), zeros(), [torch.tensor(0.0) for _ in params]))
+                steps = [torch.tensor(0.0, device=device if capturable else "cpu") for _ in params]
+                self.adam.append((start, end, cfg, zeros(), zeros(), steps))
             else:
                 self.sgd.append((start, end, cfg, [None] * len(params)))
             start = end
@@ -389,11 +399,13 @@ class PackOptimizer:
         for p in self.params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
+            elif self.capturable:
+                p.grad.masked_fill_(~self.keep.view(-1, *[1] * (p.dim() - 1)), 0.0)
             elif self.frozen is not None:
                 p.grad.index_fill_(0, self.frozen, 0.0)
         for start, end, cfg, m, v, steps in self.adam:
             w, g = self.rows(start, end)
-            functional_adam(w, g, m, v, [], steps, foreach=True, capturable=False, differentiable=False,
+            functional_adam(w, g, m, v, [], steps, foreach=True, capturable=self.capturable, differentiable=False,
                             fused=None, grad_scale=None, found_inf=None, has_complex=False, amsgrad=False,
                             beta1=cfg.adamBeta1, beta2=cfg.adamBeta2, lr=cfg.lr, weight_decay=0.0,
                             eps=1e-8, maximize=False)
@@ -415,6 +427,7 @@ class PackOptimizer:
                     buffer[rows] = 0.0
         frozen = sorted(set(members) | set(self.frozen.tolist() if self.frozen is not None else []))
         self.frozen = torch.tensor(frozen, device=self.params[0].device)
+        self.keep[self.frozen] = False
 
     def finite(self) -> torch.Tensor:
         """[K] bool: every weight of member k is finite."""
@@ -422,6 +435,32 @@ class PackOptimizer:
 
 
 # --- device choices (plain functions, so that CPU tests cover the logic) -------------------------
+
+@dataclass(frozen=True)
+class Speed:
+    """The packed engine's speed switches, each measured by `python -m harness.gpucheck`:
+    TF32, bf16 autocast and CUDA graphs are CUDA's; torch.compile runs anywhere."""
+    tf32: bool = False     # TF32 matmuls: inputs rounded to 10 mantissa bits
+    bf16: bool = False     # bf16 autocast of the forward passes (no trajectory can follow fp32's)
+    graph: bool = False    # the whole D (+ G) step captured once as a CUDA graph, then replayed
+    compile: bool = False  # torch.compile of G and D (their linears as plain autograd ops)
+
+    def check(self, device: torch.device) -> None:
+        cuda_only = [name for name in ("tf32", "bf16", "graph") if getattr(self, name)]
+        if cuda_only and device.type != "cuda":
+            raise ValueError(f"train_pack: {', '.join(cuda_only)} need a CUDA device, not {device}")
+
+
+@contextlib.contextmanager
+def matmul_precision(tf32: bool) -> Iterator[None]:
+    """TF32 matmuls inside (when asked), the previous setting after."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32 or before
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
 
 def dropout_masks_for(device: torch.device) -> Masks:
     """Reference-equal masks on CPU; one fast pack draw on accelerators (see the module docstring)."""
@@ -442,15 +481,33 @@ class Pack:
     """K members as one stacked model, each with its own optimizer (harness.train.Backend)."""
     packed = True
 
-    def __init__(self, cfgs: list[TrainConfig], device: torch.device, masks: Masks, bf16: bool):
-        self.G, self.D = build_pack(cfgs, device, masks)
-        self.opt_d = PackOptimizer(self.D, [m.optimD for m in cfgs], cfgs)
-        self.opt_g = PackOptimizer(self.G, [m.optimG for m in cfgs], cfgs)
+    def __init__(self, cfgs: list[TrainConfig], device: torch.device, masks: Masks, speed: Speed):
+        G, D = build_pack(cfgs, device, masks)
+        if speed.compile:  # dynamo traces plain autograd ops, not StackedLinearFn's in-place gradient
+            for m in (*G.modules(), *D.modules()):
+                if isinstance(m, StackedLinear):
+                    m.grad_in_place = False
+        # a CUDA graph replays the step for every remaining step: only for families whose
+        # D steps per G step are 1 (the step is then always the same D + G step)
+        self.graphed = speed.graph and families.of(cfgs[0]).d_steps(cfgs[0].settings) == 1
+        self.opt_d = PackOptimizer(D, [m.optimD for m in cfgs], cfgs, capturable=self.graphed)
+        self.opt_g = PackOptimizer(G, [m.optimG for m in cfgs], cfgs, capturable=self.graphed)
         self.g_params = self.opt_g.params
-        self.device, self.amp = device, autocast_dtype(device, bf16)
+        self.G, self.D = (torch.compile(G), torch.compile(D)) if speed.compile else (G, D)
+        self.device, self.amp = device, autocast_dtype(device, speed.bf16)
+        dropout = [m for m in D.modules() if isinstance(m, StackedDropout)]
+        self.generators = [dropout[0].rng.pack] if dropout and dropout[0].rng.pack is not None else []
 
     def precision(self) -> contextlib.AbstractContextManager:
-        return torch.autocast(self.device.type, dtype=self.amp) if self.amp is not None else contextlib.nullcontext()
+        if self.amp is None:
+            return contextlib.nullcontext()
+        # no cache of cast weights across a graph capture (torch's advice for autocast in graphs)
+        return torch.autocast(self.device.type, dtype=self.amp, cache_enabled=not self.graphed)
+
+    def stepper(self, body, streams: Streams, data: torch.Tensor, B: int, nz: int):
+        if self.graphed:
+            return GraphedSteps(body, streams, data, B, nz, self.generators)
+        return eager_steps(body, streams, data, B, nz)
 
     def finite(self) -> torch.Tensor:
         return self.opt_g.finite() & self.opt_d.finite()
@@ -460,15 +517,69 @@ class Pack:
         self.opt_g.freeze(members)
 
 
+class GraphedSteps:
+    """The loop's step (`body` of harness.train.run: the D step, then the G step) as one CUDA graph.
+
+    The batch and z are drawn as the eager loop draws them (outside the graph, from the seeds'
+    streams) and copied into the graph's static inputs; then the graph replays the forward passes,
+    losses, backward passes and both optimizers' updates in one launch. The first WARMUP steps run
+    eagerly on a side stream (cuBLAS workspaces, gradient buffers, optimizer state), as torch
+    advises before a capture; the step after them is captured, then replayed. What the graph reads
+    and writes is static: parameters, their gradient buffers, optimizer state, a family's state
+    (updated in place), the frozen-member mask. Random numbers drawn inside the step (the pack's
+    dropout masks) come from generators registered with the graph, so every replay draws anew."""
+    WARMUP = 3
+
+    def __init__(self, body, streams: Streams, data: torch.Tensor, B: int, nz: int,
+                 generators: list[torch.Generator]):
+        self.body, self.streams, self.data, self.B, self.nz = body, streams, data, B, nz
+        self.generators = generators
+        self.side = torch.cuda.Stream()
+        self.calls = 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+
+    def __call__(self, start: int, g_step: bool) -> tuple:
+        real, z = self.streams.batch(self.data, start, self.B), self.streams.randn(self.B, self.nz)
+        self.calls += 1
+        if self.calls <= self.WARMUP:
+            self.side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.side):
+                out = self.body(real, z, g_step)
+            torch.cuda.current_stream().wait_stream(self.side)
+            return out
+        if self.graph is None:
+            self.capture(real, z, g_step)
+        self.real.copy_(real)
+        self.z.copy_(z)
+        self.graph.replay()
+        return self.out
+
+    def capture(self, real: torch.Tensor, z: torch.Tensor, g_step: bool) -> None:
+        self.real, self.z = real.clone(), z.clone()
+        graph = torch.cuda.CUDAGraph()
+        if self.generators:
+            register = getattr(graph, "register_generator_state", None)
+            if register is None:
+                raise RuntimeError(f"this PyTorch ({torch.__version__}) cannot register a generator of its own "
+                                   "with a CUDA graph (the pack's dropout masks); run without graph")
+            for g in self.generators:
+                register(g)
+        torch.cuda.synchronize()
+        with torch.cuda.graph(graph):
+            self.out = self.body(self.real, self.z, g_step)
+        self.graph = graph
+
+
 def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, samples_dir: Path | None = None,
                device: str | torch.device = "auto", record_losses: bool = False,
-               masks: Masks | None = None, bf16: bool = False, on_epoch: EpochHook | None = None
+               masks: Masks | None = None, speed: Speed | None = None, on_epoch: EpochHook | None = None
                ) -> list[TrainResult]:
     """Train K configs of one shape_key() together; one TrainResult per config, in their order.
 
     masks: where dropout masks come from, "reference" or "pack" (default `dropout_masks_for`).
-    bf16:  bf16 autocast of the forward passes, CUDA only, off by default: no trajectory can
-           follow the fp32 reference (see PackOptimizer on EBGAN), only the statistics can.
+    speed: the engine's speed switches (`Speed`; default none: fp32, eager), measured by
+           harness.gpucheck; bf16 and TF32 change the arithmetic, so no trajectory can follow the
+           fp32 reference (see PackOptimizer on EBGAN), only its statistics can.
     on_epoch: as in train.train, with the I' of every member still training.
     """
     if len({cfg.shape_key() for cfg in configs}) != 1:
@@ -476,10 +587,13 @@ def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, s
     if len(configs) > 1 and not families.of(configs[0]).packs:
         raise ValueError(f"train_pack: family {configs[0].family} does not pack; train its configs one by one")
     device = pick_device(str(device))
+    speed = speed or Speed()
+    speed.check(device)
     order = member_order(configs)
     cfgs = [configs[k] for k in order]                      # pack order; results go back in `configs` order
-    results = run(lambda: Pack(cfgs, device, masks or dropout_masks_for(device), bf16), cfgs, data, scorer,
-                  samples_dir, device, record_losses, on_epoch)
+    with matmul_precision(speed.tf32):
+        results = run(lambda: Pack(cfgs, device, masks or dropout_masks_for(device), speed), cfgs, data,
+                      scorer, samples_dir, device, record_losses, on_epoch)
     back: list[TrainResult | None] = [None] * len(cfgs)
     for k, result in enumerate(results):
         back[order[k]] = result

@@ -51,7 +51,7 @@ from harness.packed import pack_memory
 from harness.results import ResultsError, ResultsTable
 from harness.trial import TrialEnv
 
-GPU_PACK_SIZE = 24  # default --pack-size with GPUs
+GPU_MAX_PACK = 96  # the largest pack harness.gpucheck measures
 COMPACT_EVERY_S = 30.0  # the driver merges the table's parts into trials.parquet this often
 MIN_FREE_BYTES = 20 << 20  # below this much free space in the results folder a sweep does not start
 BYTES_PER_CONFIG = 64 << 10  # a row and an 8 x 8 sample PNG, generously
@@ -68,6 +68,20 @@ def cpu_pack_size(cfg: TrainConfig) -> int:
 
 
 TRIAL_OVERHEAD_BYTES = 1 << 30  # the data set, the classifier, scoring, the Python process
+GPU_MEMORY_USE = 0.8              # the share of a trial's slice of GPU memory its pack may fill
+
+
+def gpu_pack_size(gpu_memory: float | None, gpus_per_trial: float) -> Callable[[TrainConfig], int]:
+    """Default --pack-size with GPUs, per architecture: the largest pack (up to GPU_MAX_PACK) whose
+    memory (`packed.pack_memory`) fits the trial's share of the card; 24 where the card's size is
+    unknown (a driver without the GPU). A pack holds configs of one shape only, so on Table 1 it is
+    at most 24 GAN and 2 EBGAN configs per seed; several seeds fill larger packs."""
+    def size(cfg: TrainConfig) -> int:
+        if not gpu_memory:
+            return 24
+        budget = GPU_MEMORY_USE * gpu_memory * min(1.0, gpus_per_trial) - TRIAL_OVERHEAD_BYTES
+        return max([k for k in range(1, GPU_MAX_PACK + 1) if pack_memory(cfg, k) <= budget], default=1)
+    return size
 
 
 def trial_resources(pack: list[TrainConfig], cpus: float, gpus: float, gpu_memory: float | None) -> dict:
@@ -343,7 +357,8 @@ def _run(grid: Grid, args, argv, table: ResultsTable, done: set[str], todo: list
         gpus = info.gpus_per_trial
         rates = Rates.load("cuda" if gpus else "cpu")
         fail = frozenset(args.inject_failure or ())
-        packs = plan_packs(todo, pack_size or args.pack_size or (GPU_PACK_SIZE if gpus else cpu_pack_size), rates, fail)
+        default_size = gpu_pack_size(info.gpu_memory, gpus) if gpus else cpu_pack_size
+        packs = plan_packs(todo, pack_size or args.pack_size or default_size, rates, fail)
         resources = [trial_resources(p, args.cpus_per_trial, gpus, info.gpu_memory) for p in packs]
         slots = info.slots(resources)
         costs = [rates.pack_seconds(p) for p in packs] if rates else [float(len(p)) for p in packs]
@@ -421,7 +436,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cpus-per-trial", type=float, default=1, help="CPUs per trial (default 1)")
     p.add_argument("--max-concurrent", type=int, default=0, help="at most N trials at once (default: as resources allow)")
     p.add_argument("--pack-size", type=int, default=0, help=f"configs of one shape trained together per trial (default on CPU: "
-                   f"8, 2 for models of >16M weights; {GPU_PACK_SIZE} with GPUs; 1 = the reference trainer)")
+                   f"8, 2 for models of >16M weights; with GPUs as many as fit the trial's share of the card, up to "
+                   f"{GPU_MAX_PACK}; 1 = the reference trainer)")
+    p.add_argument("--local-workers", type=int, default=1,
+                   help="with --executor local: packs in flight at once, each in a worker process (default 1: "
+                        "one after another in this process)")
     p.add_argument("--limit", type=int, help="run at most N not-yet-done configs")
     p.add_argument("--retries", type=int, default=1, help="retries of a failing trial before its rows are 'error'")
     p.add_argument("--storage", help="Ray Tune's experiment folder (default RESULTS/<grid>/ray; shared on a multi-node cluster)")
@@ -434,7 +453,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "check retries and error rows on your cluster; the config trains alone")
     p.add_argument("--dry-run", action="store_true", help="print counts (per family, per GAN subgrid, done) and exit")
     args = p.parse_args(argv)
-    for name in ("limit", "pack_size", "max_concurrent", "retries", "max_configs"):
+    for name in ("limit", "pack_size", "max_concurrent", "retries", "max_configs", "local_workers"):
         v = getattr(args, name)
         if v is not None and v < 0:
             p.error(f"--{name.replace('_', '-')} must be >= 0")

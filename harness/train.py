@@ -204,6 +204,8 @@ class Backend(Protocol):
     def precision(self) -> contextlib.AbstractContextManager: ...
     def finite(self) -> torch.Tensor: ...             # [K] bool: every weight of member k is finite
     def freeze(self, members: list[int]) -> None: ...  # stop training these members
+    def stepper(self, body, streams: "Streams", data: torch.Tensor, B: int, nz: int
+                ) -> Callable[[int, bool], tuple]: ...  # take_step(batch start, g_step) -> body's losses
 
 
 class Reference:
@@ -226,6 +228,16 @@ class Reference:
 
     def freeze(self, members: list[int]) -> None:
         pass  # its one member ended: so does the run
+
+    def stepper(self, body, streams: "Streams", data: torch.Tensor, B: int, nz: int):
+        return eager_steps(body, streams, data, B, nz)
+
+
+def eager_steps(body, streams: Streams, data: torch.Tensor, B: int, nz: int) -> Callable[[int, bool], tuple]:
+    """The loop's steps as plain calls: the batch at `start` of this epoch's order, z, `body`."""
+    def take_step(start: int, g_step: bool) -> tuple:
+        return body(streams.batch(data, start, B), streams.randn(B, nz), g_step)
+    return take_step
 
 
 def train(cfg: TrainConfig, data: torch.Tensor, scorer: Scorer, samples_dir: Path | None = None,
@@ -278,12 +290,8 @@ def run(make_backend: Callable[[], Backend], cfgs: list[TrainConfig], data: torc
                 net.freeze(ended)
             return now
 
-        loop_start = time.perf_counter()
-        for step in range(n_steps):
-            if step % spe == 0:
-                streams.shuffle(len(data))
-            real = streams.batch(data, (step % spe) * B, B)
-            z = streams.randn(B, c.nz)
+        def body(real: torch.Tensor, z: torch.Tensor, g_step: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+            """One D step on (real, G(z)), then, if g_step, one G step: (D's loss, G's loss or None)."""
             with net.precision(), torch.set_grad_enabled(d_steps == 1):   # G's graph is reused only then
                 fake = net.G(z)
             with net.precision():
@@ -291,17 +299,28 @@ def run(make_backend: Callable[[], Backend], cfgs: list[TrainConfig], data: torc
             net.opt_d.zero_grad()
             l_d.sum().backward()
             net.opt_d.step()
+            if not g_step:
+                return l_d, None
+            net.D.requires_grad_(False)                        # the G step needs no gradients of D's weights
+            with net.precision():                              # G step, through the new D
+                if d_steps > 1:
+                    fake = net.G(streams.randn(B, c.nz))
+                l_g = family.g_loss(net.D, fake, hp, state)
+            net.opt_g.zero_grad()
+            l_g.sum().backward(inputs=net.g_params)
+            net.opt_g.step()
+            net.D.requires_grad_(True)
+            return l_d, l_g
 
-            if (step + 1) % d_steps == 0:                                                 # G step, through the new D
-                net.D.requires_grad_(False)                    # it needs no gradients of D's weights
-                with net.precision():
-                    if d_steps > 1:
-                        fake = net.G(streams.randn(B, c.nz))
-                    l_g = family.g_loss(net.D, fake, hp, state)
-                net.opt_g.zero_grad()
-                l_g.sum().backward(inputs=net.g_params)
-                net.opt_g.step()
-                net.D.requires_grad_(True)
+        take_step = net.stepper(body, streams, data, B, c.nz)  # eager, or replays of a CUDA graph of `body`
+        loop_start = time.perf_counter()
+        for step in range(n_steps):
+            if step % spe == 0:
+                streams.shuffle(len(data))
+            g_step = (step + 1) % d_steps == 0
+            l_d, l_g_now = take_step((step % spe) * B, g_step)
+            if g_step:
+                l_g = l_g_now
                 g_steps += 1
                 for m in sums:
                     sums[m] += state[m].detach().float().reshape(K)

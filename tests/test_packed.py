@@ -281,11 +281,37 @@ def test_dropout_masks_equal_the_reference_on_cpu_and_come_from_one_draw_elsewhe
     assert dropout_masks_for(torch.device("cuda")) == "pack"
 
 
-def test_asking_for_bf16_on_cpu_changes_nothing(data, scorer):
+@pytest.mark.parametrize("switch", ["tf32", "bf16", "graph"])
+def test_cuda_speed_switches_are_refused_on_cpu(switch, data, scorer):
+    from harness.packed import Speed
     cfg = TrainConfig(family="ebgan", **dict(TINY, epochs=0.5))
-    a = train_pack([cfg], data, scorer, None, "cpu", record_losses=True, bf16=True)[0]
-    b = train_pack([cfg], data, scorer, None, "cpu", record_losses=True)[0]
-    assert a.lossHistory == b.lossHistory
+    with pytest.raises(ValueError, match=f"{switch} need a CUDA device"):
+        train_pack([cfg], data, scorer, None, "cpu", speed=Speed(**{switch: True}))
+
+
+def test_a_graph_safe_optimizer_freezes_by_mask_exactly_as_the_eager_one():
+    """capturable=True (what a CUDA graph of the step needs) zeroes frozen members' gradients with
+    a mask that freeze() updates in place; for the members still training it changes nothing.
+    (Torch's capturable Adam needs a GPU; SGD shows the mask logic on CPU.)"""
+    torch.manual_seed(0)
+    nets = []
+    for capturable in (False, True):
+        net = StackedLinear(3, 4, 5, grad_in_place=False)
+        with torch.no_grad():
+            net.weight.copy_(torch.arange(60.0).view(3, 5, 4) / 60)
+        cfgs = [TrainConfig(optimD="sgd", lr=0.1)] * 3
+        opt = PackOptimizer(net, ["sgd"] * 3, cfgs, capturable=capturable)
+        x = torch.randn(3, 6, 4, generator=torch.Generator().manual_seed(1))
+        for step in range(3):
+            if step == 1:
+                opt.freeze([1])
+            opt.zero_grad()
+            net(x).pow(2).sum().backward()
+            opt.step()
+        nets.append(net)
+    eager, graph_safe = nets
+    assert torch.equal(eager.weight, graph_safe.weight) and torch.equal(eager.bias, graph_safe.bias)
+    assert graph_safe.weight[1].abs().sum() == 0 and graph_safe.weight[0].abs().sum() > 0
 
 
 # --- the benchmark's arithmetic -------------------------------------------------------------------

@@ -100,7 +100,7 @@ def test_a_family_in_one_file_runs_through_grid_trainers_sweep_and_report(hinge,
     # the results table (its setting is null in other families' rows) and the report
     ResultsTable(folder).add([row_for(cfg, grid.name, {**res.to_row(), "samplesPath": f"samples/{cfg.config_id}.png"})
                               for cfg, res in zip(grid.configs, refs)])
-    df = pd.read_parquet(folder / "trials.parquet").set_index("model")
+    df = ResultsTable(folder).df.set_index("model")
     assert df.loc["HINGE", "hingeMargin"].tolist() == [1.0, 0.5] and pd.isna(df.loc["GAN", "hingeMargin"])
     assert pd.isna(df.loc["HINGE", "margin"]).all() and df.loc["EBGAN", "margin"] == 10
 

@@ -239,6 +239,31 @@ def test_local_executor_runs_the_smoke_grid_without_ray(tmp_path, data_dir):
 
 
 @pytest.mark.slow
+def test_local_executor_with_worker_processes(tmp_path, data_dir):
+    """--local-workers 2: two packs in flight, each in a spawned process; the same rows and PNGs."""
+    out = sweep("grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir, "--executor", "local",
+                "--local-workers", "2", timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "2 worker processes" in out.stdout and "epoch 1/1" in out.stdout
+    df = table(tmp_path)
+    assert len(df) == 4 and set(df["status"]) == {"ok"}
+    assert all((tmp_path / "smoke" / p).is_file() for p in df["samplesPath"])
+
+
+def test_gpu_pack_size_fills_the_trials_share_of_the_card():
+    from harness.packed import pack_memory
+    from harness.sweep import TRIAL_OVERHEAD_BYTES, gpu_pack_size
+    small = TrainConfig(nLayerG=2, nLayerD=2, sizeG=400, sizeD=128)
+    large = TrainConfig(nLayerG=5, nLayerD=5, sizeG=3200, sizeD=1024)
+    h200 = 139 * 2**30
+    assert gpu_pack_size(h200, 0.25)(small) == 96                     # the largest measured pack
+    k = gpu_pack_size(h200, 0.25)(large)
+    assert 1 <= k < 96 and pack_memory(large, k) <= 0.8 * h200 / 4 - TRIAL_OVERHEAD_BYTES < pack_memory(large, k + 1)
+    assert gpu_pack_size(h200, 1.0)(large) > k                         # a whole card holds more
+    assert gpu_pack_size(None, 0.25)(large) == 24                      # card unknown: Table 1's group
+
+
+@pytest.mark.slow
 def test_exit_codes_of_the_local_executor(tmp_path, data_dir):
     """1 while error rows remain (with the retry command), 0 once all are done, 130 on SIGINT."""
     common = ["grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir, "--executor", "local"]

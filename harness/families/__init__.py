@@ -115,7 +115,8 @@ class Family:
 
     # -- training ----------------------------------------------------------------------------
     def init_state(self, hp) -> dict[str, "torch.Tensor"]:
-        """Tensors the loss functions carry from step to step (BEGAN's k_t), shaped like a loss."""
+        """Tensors the loss functions carry from step to step (BEGAN's k_t), shaped like a loss.
+        The losses update them in place (`copy_`): a CUDA graph of the step replays on these tensors."""
         return {}
 
     def d_loss(self, D, real, fake, hp, state, draw) -> "torch.Tensor":

@@ -37,13 +37,13 @@ class BEGAN(Family):
         return f"{super().subgrid(cfg)}/gamma={cfg.gamma:g}"
 
     def init_state(self, hp):
-        zero = torch.zeros_like(hp.gamma)
-        return {"k": zero, "L_real": zero, "M": zero}          # k_0 = 0
+        # k_0 = 0. Updated in place (copy_), so that a CUDA graph of the step keeps them current.
+        return {name: torch.zeros_like(hp.gamma) for name in ("k", "L_real", "M")}
 
     def d_loss(self, D, real, fake, hp, state, draw):
         l_real = reconstruction_l1(real, D(real)[0]).mean(-1)
         l_fake = reconstruction_l1(fake, D(fake)[0]).mean(-1)
-        state["L_real"] = l_real.detach()
+        state["L_real"].copy_(l_real.detach())
         # Sec. 3.4: L_D = L(x) - k_t L(G(z_D))
         return l_real - state["k"] * l_fake
 
@@ -52,9 +52,9 @@ class BEGAN(Family):
         with torch.no_grad():
             balance = hp.gamma * state["L_real"] - l_fake
             # Sec. 3.4: k_{t+1} = k_t + lambda_k (gamma L(x) - L(G(z_G))), kept in [0, 1]
-            state["k"] = (state["k"] + hp.lambdaK * balance).clamp(0, 1)
+            state["k"].copy_((state["k"] + hp.lambdaK * balance).clamp(0, 1))
             # Sec. 3.4.1: M_global = L(x) + |gamma L(x) - L(G(z_G))|
-            state["M"] = state["L_real"] + balance.abs()
+            state["M"].copy_(state["L_real"] + balance.abs())
         return l_fake
 
 
