@@ -5,6 +5,9 @@
 - FID : Frechet distance between the ConvNet's penultimate features of the samples and of
         the MNIST test set.
 - classHist : how many samples the ConvNet puts in each class (mode coverage).
+- IprimeSetA, IprimeSetB : I' of the first and the second half of the same samples, two
+        disjoint sample sets of N // 2 each. Their difference measures how much I' moves with
+        the sample set alone (the report's sampling spread, beside the spread over seeds).
 """
 from __future__ import annotations
 
@@ -56,6 +59,8 @@ class Scores:
     inceptionScore: float
     fid: float
     classHist: list[int]
+    IprimeSetA: float = math.nan   # I' of samples [0, N//2)
+    IprimeSetB: float = math.nan   # I' of samples [N//2, 2 (N//2)): disjoint from set A
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,7 +68,8 @@ class Scores:
     @classmethod
     def missing(cls) -> "Scores":
         """The scores of a run that has no samples to score (diverged, or failed)."""
-        return cls(Iprime=math.nan, inceptionScore=math.nan, fid=math.nan, classHist=[])
+        return cls(Iprime=math.nan, inceptionScore=math.nan, fid=math.nan, classHist=[],
+                   IprimeSetA=math.nan, IprimeSetB=math.nan)
 
 
 class Scorer:
@@ -107,10 +113,18 @@ class Scorer:
         return self.scores_from(*self.classify(images), fid=fid)
 
     def scores_from(self, log_p: torch.Tensor, feats: torch.Tensor, fid: bool = True) -> Scores:
-        """The scores of samples already classified: (log p(y|x), features) from `classify`."""
+        """The scores of samples already classified: (log p(y|x), features) from `classify`.
+
+        The samples are i.i.d. draws of the generator, so their two halves are two independent
+        sample sets of N // 2: IprimeSetA and IprimeSetB (NaN below 2 samples).
+        """
+        half = len(log_p) // 2
+        set_a, set_b = (modified_inception_score(log_p[i * half:(i + 1) * half]) if half else math.nan
+                        for i in (0, 1))
         return Scores(
             Iprime=modified_inception_score(log_p),
             inceptionScore=inception_score(log_p),
             fid=frechet_distance(*feature_stats(feats), *self.test_stats()) if fid else math.nan,
             classHist=torch.bincount(log_p.argmax(1), minlength=10).tolist(),
+            IprimeSetA=set_a, IprimeSetB=set_b,
         )

@@ -80,3 +80,15 @@ def test_score_cli_unreadable_file(tmp_path):
     out = subprocess.run([sys.executable, "-m", "harness.score", str(tmp_path / "bad.npy")], cwd=REPO,
                          capture_output=True, text=True)
     assert out.returncode == 2 and "bad.npy" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_two_disjoint_halves_are_scored_apart(scorer, test_images):
+    """IprimeSetA/B: I' of samples [0, N//2) and [N//2, 2 (N//2)); a 2N+1-th sample is left out."""
+    images = torch.cat([test_images[:1].repeat(600, 1, 1, 1), test_images[:601]])  # 1201 samples
+    s = scorer.score(images, fid=False)
+    assert s.IprimeSetA == pytest.approx(0, abs=1e-5)  # one image repeated
+    assert s.IprimeSetB == pytest.approx(scorer.score(test_images[:600], fid=False).Iprime, rel=1e-6)
+    assert s.IprimeSetB > 4 and set(s.to_dict()) >= {"IprimeSetA", "IprimeSetB"}
+    assert math.isnan(scorer.score(test_images[:1], fid=False).IprimeSetA)
+    missing = type(s).missing()
+    assert math.isnan(missing.IprimeSetA) and math.isnan(missing.IprimeSetB)
