@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import warnings
 from dataclasses import asdict, dataclass
@@ -108,6 +109,26 @@ class Scorer:
                 np.savez(buf, mu=self._test_stats[0], cov=self._test_stats[1])
                 write_atomic(cache, buf.getvalue())
         return self._test_stats
+
+    def real_iprime_cache(self, n: int) -> Path:
+        """Where real_iprime(n) is kept: one small JSON file per classifier and sample count."""
+        return default_cache_dir().parent / f"real_iprime_{self.weights_sha[:16]}_{n}.json"
+
+    def real_iprime(self, n: int) -> float:
+        """I' of the first n MNIST test images (all 10,000 when n is larger): the score of real
+        data with this classifier at a run's sample count, the anchor of the I' scale.
+        Cached on disk per classifier and n; MNIST is read only on a cache miss."""
+        n = min(int(n), 10000)
+        cache = self.real_iprime_cache(n)
+        try:
+            return float(json.loads(cache.read_text())["Iprime"])
+        except (OSError, ValueError, KeyError):
+            pass
+        log_p, _ = self.classify(to_tensor32(load_mnist("test", self.data_dir).images[:n]))
+        value = modified_inception_score(log_p)
+        write_atomic(cache, json.dumps({"Iprime": value, "n": n, "classifierSha256": self.weights_sha,
+                                        "images": f"MNIST test set, first {n}"}).encode())
+        return value
 
     def score(self, images: torch.Tensor, fid: bool = True) -> Scores:
         return self.scores_from(*self.classify(images), fid=fid)

@@ -92,3 +92,16 @@ def test_two_disjoint_halves_are_scored_apart(scorer, test_images):
     assert math.isnan(scorer.score(test_images[:1], fid=False).IprimeSetA)
     missing = type(s).missing()
     assert math.isnan(missing.IprimeSetA) and math.isnan(missing.IprimeSetB)
+
+
+def test_real_iprime_is_cached_per_classifier_and_sample_count(scorer, test_images, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    value = scorer.real_iprime(1000)
+    assert value == pytest.approx(scorer.score(test_images[:1000], fid=False).Iprime, rel=1e-6)
+    cache = scorer.real_iprime_cache(1000)
+    assert cache.exists() and scorer.weights_sha[:16] in cache.name and cache.name.endswith("_1000.json")
+    data_dir, scorer.data_dir = scorer.data_dir, tmp_path / "no-mnist-here"
+    try:
+        assert scorer.real_iprime(1000) == value  # read back from the cache: no MNIST needed
+    finally:
+        scorer.data_dir = data_dir
