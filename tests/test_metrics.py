@@ -105,3 +105,19 @@ def test_real_iprime_is_cached_per_classifier_and_sample_count(scorer, test_imag
         assert scorer.real_iprime(1000) == value  # read back from the cache: no MNIST needed
     finally:
         scorer.data_dir = data_dir
+
+
+def test_half_split_estimates_the_sampling_spread_of_real_iprime(scorer, test_images):
+    """analysis.sampling_variance's assumption (var of I' ~ 1/N) on the ConvNet's real outputs:
+    draws of N = 500 images (with replacement: an endless source, as a generator is); the sd of
+    I' over draws against sqrt(mean (A - B)^2 / 4) from each draw's two halves of 250."""
+    from harness.analysis import sampling_variance
+    log_p, _ = scorer.classify(test_images)
+    rng = np.random.default_rng(0)
+    full, var = [], []
+    for _ in range(400):
+        idx = torch.from_numpy(rng.integers(0, len(log_p), 500))
+        full.append(modified_inception_score(log_p[idx]))
+        var.append(sampling_variance(modified_inception_score(log_p[idx[:250]]),
+                                     modified_inception_score(log_p[idx[250:]])))
+    assert np.sqrt(np.mean(var)) == pytest.approx(np.std(full, ddof=1), rel=0.15)
