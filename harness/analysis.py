@@ -438,8 +438,9 @@ def budget_table(configs: pd.DataFrame, known: Iterable[str] = (), **kw) -> pd.D
     Columns: family, subgrid, metric (Iprime | fid), configs (N drawn from), n, expected, lo,
     hi, ciLow, ciHigh; FID on its own scale (lower is better: the expected LOWEST FID).
     """
-    fid = pd.to_numeric(configs["fid"], errors="coerce") if "fid" in configs else pd.Series(dtype=float)
-    finite_fid = fid[np.isfinite(fid) & (configs.get("status") == "ok")]
+    fid = (pd.to_numeric(configs["fid"], errors="coerce").astype(float) if "fid" in configs
+           else pd.Series(np.nan, index=configs.index))
+    finite_fid = fid[np.isfinite(fid) & (configs["status"] == "ok")]
     worst = float(finite_fid.max()) if len(finite_fid) else math.nan
     parts = []
     for g in groups(configs, known):
@@ -447,6 +448,8 @@ def budget_table(configs: pd.DataFrame, known: Iterable[str] = (), **kw) -> pd.D
             if metric == "fid" and not np.isfinite(worst):
                 continue
             values = budget_values(g["rows"], metric, worst)
+            if not values.size:  # every config of the group failed: nothing to draw from
+                continue
             curve = budget_curve(values, **kw)
             if metric == "fid":
                 curve[["expected", "lo", "hi", "ciLow", "ciHigh"]] *= -1
@@ -464,7 +467,8 @@ def fooled_runs(runs: pd.DataFrame, run_score: pd.Series) -> tuple[pd.DataFrame,
     """Ok runs with a finite I' and FID, each flagged `fooled` when its I' is high and its FID
     bad: I' >= the HIGH_IPRIME_QUANTILE quantile and FID > the BAD_FID_QUANTILE quantile of
     all such runs of the grid (families pooled). Returns the runs and the two thresholds."""
-    fid = pd.to_numeric(runs["fid"], errors="coerce").astype(float)
+    fid = (pd.to_numeric(runs["fid"], errors="coerce").astype(float) if "fid" in runs
+           else pd.Series(np.nan, index=runs.index))
     ok = runs[np.isfinite(run_score) & np.isfinite(fid)].copy()
     if ok.empty:
         return ok.assign(fooled=pd.Series(dtype=bool)), {"highIprime": math.nan, "badFid": math.nan}

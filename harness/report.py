@@ -562,6 +562,25 @@ def real_anchor(runs: pd.DataFrame, data_dir: str | Path | None = None,
                    f"{scorer.weights_sha[:12]}: I' = {value:.3f}")
 
 
+def check_anchor_options(data_dir: str | Path | None, classifier: str | Path | None) -> None:
+    """--data-dir and --classifier, when given, must be usable: a typo is an error, not a
+    silently missing line (without them the anchor is optional, see real_anchor)."""
+    if data_dir is not None:
+        from harness.data import DataError, resolve_data_dir
+        try:
+            resolve_data_dir(data_dir, download=False)
+        except DataError as e:
+            raise ReportError(f"--data-dir: {str(e).splitlines()[0]}; fix: pass the folder with "
+                              "MNIST's four IDX files, or leave --data-dir out") from e
+    if classifier is not None:
+        from classifiers.convnet import ClassifierError, load_classifier
+        try:
+            load_classifier(classifier)
+        except (ClassifierError, OSError) as e:
+            raise ReportError(f"--classifier: {str(e).splitlines()[0]}; fix: pass the weights the "
+                              "runs were scored with, or leave --classifier out") from e
+
+
 def _colors(labels) -> dict[str, Any]:
     """_palette() for the known models, further colours for any other label."""
     colors = _palette()
@@ -1114,6 +1133,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="ConvNet weights the runs were scored with (default: the committed ones)")
     args = parser.parse_args(argv)
     try:
+        check_anchor_options(args.data_dir, args.classifier)
         folders = find_grid_folders(args.results_dir, args.grid)
         for folder in folders:
             if args.out is None:

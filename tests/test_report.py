@@ -335,6 +335,14 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, make, words):
     assert err.count("\n") == 1 and words in err and "fix:" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("option, words", [("--data-dir", "does not exist"),
+                                           ("--classifier", "do not exist")])
+def test_bad_anchor_options_exit_2(tmp_path, capsys, option, words):
+    folder = write_grid(tmp_path / "g", small(), pngs=False)
+    rc, _, err = run_cli([folder, option, tmp_path / "nope"], capsys)
+    assert rc == 2 and err.count("\n") == 1 and option in err and words in err and "fix:" in err
+
+
 def test_unknown_grid_exits_2(tmp_path, capsys):
     write_grid(tmp_path / "a", small(), pngs=False)
     rc, _, err = run_cli([tmp_path, "--grid", "zzz"], capsys)
@@ -402,3 +410,18 @@ def test_cli_without_mnist_leaves_the_anchor_out_and_says_why(tmp_path, capsys, 
     assert "real-data line not drawn: MNIST is not in" in html.unescape(page)
     assert "not recorded" in page  # no IprimeSetA/B columns in this table
     assert "not drawn: no family varies margin" in page
+
+
+def test_cli_copes_with_tables_the_analysis_can_say_little_about(tmp_path, capsys):
+    """No fid column (an old table), a family of one config, a family whose runs all failed."""
+    runs = small(rng_seed=11, pt_points=1).drop(columns=["fid"])
+    eb = runs.index[runs["model"] == "EBGAN"]
+    runs.loc[eb, ["status", "Iprime", "IprimePerEpoch", "samplesPath"]] = ["error", np.nan, None, None]
+    runs["IprimePerEpoch"] = [c if isinstance(c, list) else [] for c in runs["IprimePerEpoch"]]
+    folder = write_grid(tmp_path / "g", runs, pngs=False)
+    rc, _, err = run_cli([folder], capsys)
+    assert rc == 0, err
+    page = (folder / "report" / "index.html").read_text()
+    assert "not drawn: no ok run with a finite FID" in page
+    budget = pd.read_csv(folder / "report" / "budget.csv")
+    assert set(budget["metric"]) == {"Iprime"} and set(budget["family"]) == {"GAN", "EBGAN-PT"}
