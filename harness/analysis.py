@@ -212,13 +212,14 @@ def importance_target(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return keep, y
 
 
-def _model(categorical: list[bool], seed: int):
-    """Gradient boosting of modest capacity (100 trees of 8 leaves, shrinkage 0.05, >= 20
-    configs a leaf): enough for main effects and a few interactions of a grid's discrete
-    settings, small enough not to fit the noise of a few hundred configs."""
+def _model(categorical: list[bool], seed: int, n_train: int):
+    """Gradient boosting of modest capacity (100 trees of 8 leaves, shrinkage 0.05, a leaf
+    >= 20 configs, or a tenth of a small family's): enough for main effects and a few
+    interactions of a grid's discrete settings, small enough not to fit the noise of a few
+    hundred configs."""
     from sklearn.ensemble import HistGradientBoostingRegressor
     return HistGradientBoostingRegressor(max_iter=100, learning_rate=0.05, max_leaf_nodes=8,
-                                         min_samples_leaf=20,
+                                         min_samples_leaf=max(3, min(20, n_train // 10)),
                                          categorical_features=np.array(categorical, dtype=bool)
                                          if any(categorical) else None,
                                          early_stopping=False, random_state=seed)
@@ -303,7 +304,7 @@ def _importance(configs: pd.DataFrame, known: Iterable[str], folds: int, repeats
         k = min(folds, len(rows) // 5)
         per_fold, r2 = [], []
         for i, (train, test) in enumerate(KFold(k, shuffle=True, random_state=seed).split(X)):
-            model = _model(fit.categorical, seed).fit(X[train], y[train])
+            model = _model(fit.categorical, seed, len(train)).fit(X[train], y[train])
             r2.append(r2_score(y[test], model.predict(X[test])))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -316,7 +317,7 @@ def _importance(configs: pd.DataFrame, known: Iterable[str], folds: int, repeats
         for j, s in enumerate(settings):
             imp, lo, hi = _corrected_t_interval(per_fold[:, j], 1 / k, level)
             rows_out.append({"family": fam, "setting": s, "importance": imp, "ciLow": lo, "ciHigh": hi})
-        fit.model, fit.X = _model(fit.categorical, seed).fit(X, y), X
+        fit.model, fit.X = _model(fit.categorical, seed, len(X)).fit(X, y), X
     table = pd.DataFrame(rows_out, columns=["family", "setting", "importance", "ciLow", "ciHigh"])
     if len(table):
         table = (table.assign(_o=table["family"].map({f.family: i for i, f in enumerate(fits)}))

@@ -549,7 +549,7 @@ def real_anchor(runs: pd.DataFrame, data_dir: str | Path | None = None,
     from classifiers.convnet import ClassifierError
     from harness.data import DataError, resolve_data_dir
     try:
-        from harness.metrics import Scorer
+        from harness.metrics import REAL_DRAWS, Scorer
         scorer = Scorer(classifier, None)
         if not scorer.real_iprime_cache(min(n, 10000)).exists():
             scorer.data_dir = resolve_data_dir(data_dir, download=False)
@@ -558,8 +558,10 @@ def real_anchor(runs: pd.DataFrame, data_dir: str | Path | None = None,
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         return None, f"real-data line not drawn: {reason}"
     mixed = f" (the most common of {len(counts)} sample counts in the table)" if len(counts) > 1 else ""
-    return value, (f"real MNIST test set, first {min(n, 10000)} images{mixed}, classifier "
-                   f"{scorer.weights_sha[:12]}: I' = {value:.3f}")
+    what = ("all 10000 images" if n >= 10000 else
+            f"mean over {REAL_DRAWS} random draws of {n} images")
+    return value, (f"real MNIST test set, {what}{mixed}, classifier {scorer.weights_sha[:12]}: "
+                   f"I' = {value:.3f}")
 
 
 def check_anchor_options(data_dir: str | Path | None, classifier: str | Path | None) -> None:
@@ -827,7 +829,9 @@ def draw_noise(table: pd.DataFrame, configs: pd.DataFrame, title: str) -> Figure
 
 def draw_iprime_vs_fid(fooled: pd.DataFrame, thr: dict[str, float], anchor: float | None,
                        title: str) -> Figure | None:
-    """I' against FID per family (FacetGrid), the runs with a high I' and a bad FID crossed."""
+    """I' against FID per family (FacetGrid), the runs with a high I' and a bad FID crossed
+    (analysis.fooled_runs defines both); the other families' runs in gray behind, so that a
+    family whose high-I' runs sit at a worse FID than another's stands out."""
     if fooled.empty:
         return None
     import matplotlib.pyplot as plt
@@ -837,26 +841,30 @@ def draw_iprime_vs_fid(fooled: pd.DataFrame, thr: dict[str, float], anchor: floa
     def panel(data: pd.DataFrame, **_: Any) -> None:
         ax = plt.gca()
         m = data["model"].iloc[0]
+        others = fooled[fooled["model"] != m]
+        ax.scatter(others["fid"], others["Iprime"], s=6, color="0.8", label="other families")
         rest, bad = data[~data["fooled"]], data[data["fooled"]]
-        ax.scatter(rest["fid"], rest["Iprime"], s=10, alpha=0.5, color=colors[m], label="runs")
+        ax.scatter(rest["fid"], rest["Iprime"], s=10, alpha=0.6, color=colors[m], label="runs")
         ax.scatter(bad["fid"], bad["Iprime"], s=40, marker="x", color="crimson",
-                   label=f"high I', bad FID ({len(bad)} of {len(data)})")
+                   label="high I', bad FID")
+        ax.set_title(f"{m}: {len(bad)} of {len(data)} runs high I', bad FID")
 
     with sns.axes_style("whitegrid"):
         grid = sns.FacetGrid(fooled, col="model", col_order=models, height=4.2, aspect=1.15,
                              sharex=True, sharey=True)
     try:
         grid.map_dataframe(panel)
+        top = 100 * (1 - analysis.HIGH_IPRIME_QUANTILE)
         for ax in grid.axes.flat:
             ax.set_xscale("log")
             ax.axhline(thr["highIprime"], color="crimson", lw=0.8, ls=":",
-                       label=f"high I': ≥ {thr['highIprime']:.3g} (top {100 * (1 - analysis.HIGH_IPRIME_QUANTILE):.0f}%)")
+                       label=f"high I': ≥ {thr['highIprime']:.3g} (the grid's top {top:.0f}%)")
             ax.axvline(thr["badFid"], color="crimson", lw=0.8, ls="-.",
-                       label=f"bad FID: > {thr['badFid']:.3g} (worse than the median)")
+                       label=f"bad FID: > {thr['badFid']:.3g} (worse than the grid's median)")
             _anchor_line(ax, anchor, vertical=False)
-            ax.legend(fontsize="x-small", loc="lower left")
         grid.set_axis_labels("FID (log scale)", "I'")
-        grid.set_titles("{col_name}")
+        handles, labels = grid.axes.flat[0].get_legend_handles_labels()
+        grid.figure.legend(handles, labels, loc="outside lower center", ncol=3, fontsize="small")
         grid.figure.suptitle(f"I' against FID: where I' is fooled — {title}")
         grid.figure.set_layout_engine("constrained")
         return grid.figure

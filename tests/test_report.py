@@ -381,7 +381,8 @@ def test_cli_draws_the_analysis_sections(tmp_path, capsys, data_dir):
         assert html.escape(guide) in page
     assert page.count("How to read it:") == len(report.GUIDES)
     # the anchor: the real test set's I' at the runs' sample count (100 in the fixture)
-    assert re.search(r"real MNIST test set, first 100 images, classifier [0-9a-f]{12}: I' = \d",
+    assert re.search(r"real MNIST test set, mean over 10 random draws of 100 images, "
+                     r"classifier [0-9a-f]{12}: I' = \d",
                      html.unescape(page))
     imp = pd.read_csv(out / "importance.csv")
     assert list(imp.columns) == ["family", "setting", "importance", "ciLow", "ciHigh"]
