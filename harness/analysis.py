@@ -182,7 +182,8 @@ def setting_columns(rows: pd.DataFrame) -> list[str]:
     return out
 
 
-def encode_settings(rows: pd.DataFrame, settings: list[str]) -> tuple[np.ndarray, list[bool], dict[str, list]]:
+def encode_settings(rows: pd.DataFrame, settings: list[str]
+                    ) -> tuple[np.ndarray, list[bool], dict[str, list]]:
     """Settings as a float matrix for the model: numbers as they are, anything else (optimizer
     names, booleans) as category codes. Returns X, which columns are categorical, and each
     column's values in code order (numbers: the sorted distinct values), for the plots."""
@@ -326,28 +327,24 @@ def _importance(configs: pd.DataFrame, known: Iterable[str], folds: int, repeats
     return table, fits
 
 
-def partial_dependence_curves(fit: FamilyFit, settings: list[str]) -> dict[str, tuple[list, np.ndarray]]:
+def partial_dependence_curves(fit: FamilyFit, settings: list[str]
+                              ) -> dict[str, tuple[list, np.ndarray]]:
     """Per setting: its values (in the grid's terms) and the model's average predicted I' at
     each (sklearn.inspection.partial_dependence on the family's own configs)."""
     from sklearn.inspection import partial_dependence
     from threadpoolctl import threadpool_limits
     out = {}
-    with threadpool_limits(1):
-        return _pd_curves(fit, settings, partial_dependence)
-
-
-def _pd_curves(fit: FamilyFit, settings: list[str], partial_dependence) -> dict[str, tuple[list, np.ndarray]]:
-    out = {}
-    for s in settings:
-        j = fit.settings.index(s)
-        # brute: the faster "recursion" leaves out the model's baseline (not on the I' scale)
-        pd_ = partial_dependence(fit.model, fit.X, [j], kind="average", grid_resolution=100,
-                                 method="brute", categorical_features=fit.categorical
-                                 if any(fit.categorical) else None)
-        grid = pd_["grid_values"][0]
-        labels = ([fit.levels[s][int(g)] for g in grid] if fit.categorical[j]
-                  else [_num(g) for g in grid])
-        out[s] = (labels, pd_["average"][0])
+    with threadpool_limits(1):  # as in importance()
+        for s in settings:
+            j = fit.settings.index(s)
+            # brute: the faster "recursion" leaves out the model's baseline (not on the I' scale)
+            pd_ = partial_dependence(fit.model, fit.X, [j], kind="average", grid_resolution=100,
+                                     method="brute", categorical_features=fit.categorical
+                                     if any(fit.categorical) else None)
+            grid = pd_["grid_values"][0]
+            labels = ([fit.levels[s][int(g)] for g in grid] if fit.categorical[j]
+                      else [_num(g) for g in grid])
+            out[s] = (labels, pd_["average"][0])
     return out
 
 
@@ -375,7 +372,8 @@ def expected_max_weights(N: int, ns: np.ndarray) -> np.ndarray:
     return np.where(i >= n, np.exp(logw), 0.0)
 
 
-def best_of_n_quantiles(sorted_values: np.ndarray, ns: np.ndarray, qs: Iterable[float]) -> np.ndarray:
+def best_of_n_quantiles(sorted_values: np.ndarray, ns: np.ndarray,
+                        qs: Iterable[float]) -> np.ndarray:
     """Exact quantiles of the best of n drawn without replacement: P(max <= v_(i)) = C(i, n) /
     C(N, n) (hypergeometric: all n among the i smallest). Returns [len(ns), len(qs)]."""
     N = len(sorted_values)

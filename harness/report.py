@@ -37,6 +37,7 @@ import html
 import io
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -495,6 +496,7 @@ def draw_curves(runs: pd.DataFrame, title: str) -> Figure | None:
         for (label, row), style in zip(rows.items(), (":", "-", "--")):
             curve = np.asarray(row["IprimePerEpoch"], dtype=float)
             ax.plot(np.arange(1, curve.size + 1), curve, style, color=color[model],
+                    marker="o", ms=3,  # a marker: a one-epoch run's curve is a single point
                     label=f"{label} run (final I' = {row['Iprime']:.3g})")
         ax.set_title(f"{model}: runs at the quartiles of final I'")
         ax.set_xlabel("epoch")
@@ -583,6 +585,12 @@ def check_anchor_options(data_dir: str | Path | None, classifier: str | Path | N
                               "runs were scored with, or leave --classifier out") from e
 
 
+def _suptitle(fig: Figure, text: str) -> None:
+    """The figure's title, wrapped to the figure's width (a one-family figure is narrow)."""
+    width = max(40, int(fig.get_figwidth() * 11))
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in text.split("\n")))
+
+
 def _colors(labels) -> dict[str, Any]:
     """_palette() for the known models, further colours for any other label."""
     colors = _palette()
@@ -669,7 +677,7 @@ def draw_robustness(configs: pd.DataFrame, anchor: float | None, title: str) -> 
             if metric == "Iprime":  # one legend per column: the FID panel below has the same lines
                 ax.legend(fontsize="x-small", **({"loc": "upper right"} if not c else
                                                  {"loc": "upper left", "bbox_to_anchor": (1.01, 1)}))
-    fig.suptitle(f"Robustness: how much of each grid trains well (diverged: below every x) — {title}")
+    _suptitle(fig, f"Robustness: how much of each grid trains well (diverged: below every x) — {title}")
     return fig
 
 
@@ -701,7 +709,7 @@ def draw_ecdf(configs: pd.DataFrame, anchor: float | None, title: str) -> Figure
     ax.set_xlabel("I' (final)")
     ax.set_ylabel("fraction of configs with I' ≤ x")
     ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.suptitle(f"ECDF of I' per family and subgrid — {title}")
+    _suptitle(fig, f"ECDF of I' per family and subgrid — {title}")
     return fig
 
 
@@ -745,7 +753,7 @@ def draw_importance(table: pd.DataFrame, fits: list, title: str) -> Figure | Non
             ax.set_xlabel(top[c - 1])
             ax.set_ylabel("predicted I' (partial dependence)")
             ax.set_title(f"{fit.family}: #{c} {top[c - 1]}", fontsize="medium")
-    fig.suptitle(f"Which settings decide I' (gradient boosting per family, {analysis.CV_FOLDS}-fold "
+    _suptitle(fig, f"Which settings decide I' (gradient boosting per family, {analysis.CV_FOLDS}-fold "
                  f"CV; diverged configs at I' = {analysis.DIVERGED_IPRIME:g}) — {title}")
     return fig
 
@@ -791,7 +799,7 @@ def draw_budget(budget: pd.DataFrame, configs: pd.DataFrame, anchor: float | Non
             ax.legend(fontsize="x-small", **({} if not c else
                                              {"loc": "upper left", "bbox_to_anchor": (1.01, 1)}))
     band = round(100 * (analysis.BUDGET_BAND[1] - analysis.BUDGET_BAND[0]))
-    fig.suptitle(f"Best score against budget — {title}\nexpected best of n random configs (Tang et "
+    _suptitle(fig, f"Best score against budget — {title}\nexpected best of n random configs (Tang et "
                  f"al. 2020's unbiased estimator); families: light band {band}% of draws, dark band "
                  "95% bootstrap CI of the expectation")
     return fig
@@ -823,7 +831,7 @@ def draw_noise(table: pd.DataFrame, configs: pd.DataFrame, title: str) -> Figure
                          hue_order=analysis.model_order(ok["model"], MODELS))
     ax2.set_xlabel("per config: sqrt(mean over seeds of (I'_A - I'_B)² / 4)")
     ax2.set_title("each config's own sampling sd (one pair per seed: noisy)", fontsize="medium")
-    fig.suptitle(f"Two sources of noise in I' — {title}")
+    _suptitle(fig, f"Two sources of noise in I' — {title}")
     return fig
 
 
@@ -865,7 +873,7 @@ def draw_iprime_vs_fid(fooled: pd.DataFrame, thr: dict[str, float], anchor: floa
         grid.set_axis_labels("FID (log scale)", "I'")
         handles, labels = grid.axes.flat[0].get_legend_handles_labels()
         grid.figure.legend(handles, labels, loc="outside lower center", ncol=3, fontsize="small")
-        grid.figure.suptitle(f"I' against FID: where I' is fooled — {title}")
+        _suptitle(grid.figure, f"I' against FID: where I' is fooled — {title}")
         grid.figure.set_layout_engine("constrained")
         return grid.figure
     except Exception:
@@ -917,7 +925,7 @@ def draw_margin(mruns: pd.DataFrame, folder: Path, anchor: float | None,
             img = imread(path)
             sub.imshow(img, cmap="gray" if img.ndim == 2 else None)
         sub.set_title(f"m={m}: {best['model']}, I' = {best['Iprime']:.3g}", fontsize="small")
-    fig.suptitle(f"The margin: I' against m, best samples per m — {title}")
+    _suptitle(fig, f"The margin: I' against m, best samples per m — {title}")
     return fig
 
 
@@ -968,7 +976,7 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
                                "skipped": f.skipped or ""} for f in fits])
     extra = ("<p>Importance model per family (cross-validated R² with its interval):</p>"
              + fit_table.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="")
-             + imp.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep=""))
+             + (imp.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="") if len(imp) else ""))
     sections.append(_section("importance", "Hyperparameter importance", progress,
                              png(draw_importance(imp, fits, title), "importance"), extra,
                              "not drawn: no family has enough configs with varying settings"))
