@@ -1,4 +1,6 @@
-"""The grid study's report: Fig. 2, Fig. 3, Fig. 4, training curves, a summary table, one page.
+"""The grid study's report: Fig. 2, Fig. 3, Fig. 4, training curves, a summary table, one page,
+and what the paper's histograms cannot show (robustness curves, ECDFs, hyperparameter
+importance, best score against budget, sampling vs seed noise, I' against FID, the margin).
 
 Models are the report labels of the results' `model` column (GAN, EBGAN, EBGAN-PT, LSGAN,
 WGAN-GP, BEGAN, ...), ordered and coloured by the family registry (`harness.families`): a
@@ -7,7 +9,8 @@ family present gets a Fig. 2-style figure of its own against EBGAN and GAN
 (fig2_<family>.png). Fig. 3 is the paper's GAN optimizer subgrids against EBGAN.
 
     python -m harness.report RESULTS_DIR [--out DIR] [--seed-agg mean|median|max] [--grid NAME]
-        [--allow-mixed-classifiers]
+                             [--data-dir MNIST] [--classifier WEIGHTS]
+                             [--allow-mixed-classifiers]
 
 RESULTS_DIR is either one grid's results folder (it holds `trials.parquet`, one row per
 (config, seed), plus `grid.json` and `grid.yaml` from the sweep) or a folder of such folders.
@@ -43,6 +46,7 @@ import html
 import io
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,7 @@ from matplotlib.image import imread
 from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
+from harness import analysis
 from harness import families
 from harness.atomic import write_atomic
 from harness.config import COMMON_SETTINGS, TABLE1_SETTINGS
@@ -216,7 +221,8 @@ def aggregate_seeds(runs: pd.DataFrame, how: str = "mean") -> pd.DataFrame:
 
     Columns: the config's settings, Iprime (finite or NaN), status ok|diverged|error, runs,
     seeds (non-error runs), seedsDiverged, seedsError, IprimeStd (std over ok seeds, ddof=1),
-    bestConfigId (the best ok seed's run).
+    bestConfigId (the best ok seed's run), and where the table has IprimeSetA/IprimeSetB,
+    samplingVar (mean over ok seeds of analysis.sampling_variance).
     """
     if how not in SEED_AGGS:
         raise ValueError(f"seed aggregation {how!r} is not one of {SEED_AGGS}")
@@ -234,6 +240,10 @@ def aggregate_seeds(runs: pd.DataFrame, how: str = "mean") -> pd.DataFrame:
     out["seedsError"] = g["_err"].sum()
     out["seeds"] = out["runs"] - out["seedsError"]
     out["IprimeStd"] = g["_ok"].std(ddof=1)
+    if {"IprimeSetA", "IprimeSetB"} <= set(runs.columns):
+        var = analysis.sampling_variance(runs["IprimeSetA"], runs["IprimeSetB"])
+        out["samplingVar"] = pd.Series(np.where(np.isfinite(score), var, np.nan),
+                                       index=runs.index).groupby(runs["settingsId"], sort=False).mean()
     best = runs.assign(_ok=ok_ip).dropna(subset=["_ok"]).sort_values("_ok")
     out["bestConfigId"] = best.groupby("settingsId")["configId"].last()
     return out.reset_index()
@@ -357,6 +367,7 @@ def describe(configs: pd.DataFrame, thresholds: dict[str, float]) -> dict[str, A
         row[f"pctAbove_{name}"] = 100.0 * (vals > t).sum() / scored if scored else np.nan
     row["seedsPerConfig"] = float(configs["seeds"].median())
     row["seedStdMedian"] = float(configs["IprimeStd"].median())  # NaN with one seed
+    row.update(analysis.spread_summary(configs))  # samplingStd beside the seed spread (item 6)
     return row
 
 
@@ -608,6 +619,7 @@ def draw_curves(runs: pd.DataFrame, title: str) -> Figure | None:
         for (label, row), style in zip(rows.items(), (":", "-", "--")):
             curve = np.asarray(row["IprimePerEpoch"], dtype=float)
             ax.plot(np.arange(1, curve.size + 1), curve, style, color=color[model],
+                    marker="o", ms=3,  # a marker: a one-epoch run's curve is a single point
                     label=f"{label} run (final I' = {row['Iprime']:.3g})")
         ax.set_title(f"{model}: runs at the quartiles of final I'")
         ax.set_xlabel("epoch")
@@ -616,6 +628,518 @@ def draw_curves(runs: pd.DataFrame, title: str) -> Figure | None:
         ax.legend(fontsize="small")
     fig.suptitle(f"I' over training — {title}")
     return fig
+
+
+# --- beyond the paper's histograms (issue 12): robustness, ECDF, importance, budget, noise,
+# --- I' against FID, the margin. Numbers from harness.analysis; here only drawing and page.
+
+GUIDES = {
+    "robustness": "Read a curve at any score x: the share of that family's (or subgrid's) grid "
+                  "reaching at least x, diverged configs never do; the higher and further right a "
+                  "curve stays, the more of its grid trains well, and the dashed line is where real "
+                  "MNIST scores.",
+    "ecdf": "Every family and subgrid on one axis: a curve further right is better throughout, a "
+            "step at the left edge is the share that diverged, and where two curves cross neither "
+            "family dominates.",
+    "importance": "Long bars are the settings whose shuffling costs the model most held-out R² "
+                  "(an interval across 0: the setting does not matter), and the curves beside them "
+                  "show which of their values the model predicts to train well; read the bars only "
+                  "when the cross-validated R² in the title is well above 0.",
+    "budget": "Follow a family's line to your budget n: it is the best score you can expect from n "
+              "configs drawn at random from its grid, the light band is where 90% of such draws "
+              "land and the dark band the uncertainty of the expectation; where lines cross, the "
+              "ranking of families depends on the budget.",
+    "noise": "Read a difference between two families against both numbers: samplingStd is how "
+             "much one run's I' moves with a fresh sample set, seedStdPooled how much it moves with "
+             "a fresh training seed (sample set included).",
+    "iprime_vs_fid": "Good runs sit top left (high I', low FID); the crosses are runs the "
+                     "classifier scores high although their feature statistics are far from real "
+                     "MNIST, where I' is fooled.",
+    "margin": "The margin's effect on I' (dots: runs, diamonds: mean and sd over seeds, arrows: "
+              "diverged runs), with the best run's samples at each margin below.",
+}
+
+
+def real_anchor(runs: pd.DataFrame, data_dir: str | Path | None = None,
+                classifier: str | Path | None = None) -> tuple[float | None, str]:
+    """The real MNIST test set's I' with the classifier and the runs' sample count (the scale's
+    anchor), and a sentence saying what it is or why it is missing. Never raises: without
+    MNIST (--data-dir, HARNESS_DATA_DIR, else the harness's cache; nothing is downloaded) or
+    without a readable classifier, it returns None and the reason."""
+    counts = (pd.to_numeric(runs["scoreSamples"], errors="coerce").dropna().astype(int)
+              .value_counts() if "scoreSamples" in runs else pd.Series(dtype=int))
+    if counts.empty:
+        return None, "real-data line not drawn: the table has no scoreSamples column"
+    n = int(counts.index[0])
+    from classifiers.convnet import ClassifierError
+    from harness.data import DataError, resolve_data_dir
+    try:
+        from harness.metrics import REAL_DRAWS, Scorer
+        scorer = Scorer(classifier, None)
+        if not scorer.real_iprime_cache(min(n, 10000)).exists():
+            scorer.data_dir = resolve_data_dir(data_dir, download=False)
+        value = scorer.real_iprime(n)
+    except (DataError, ClassifierError, OSError, ValueError, RuntimeError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return None, f"real-data line not drawn: {reason}"
+    mixed = f" (the most common of {len(counts)} sample counts in the table)" if len(counts) > 1 else ""
+    what = ("all 10000 images" if n >= 10000 else
+            f"mean over {REAL_DRAWS} random draws of {n} images")
+    return value, (f"real MNIST test set, {what}{mixed}, classifier {scorer.weights_sha[:12]}: "
+                   f"I' = {value:.3f}")
+
+
+def check_anchor_options(data_dir: str | Path | None, classifier: str | Path | None) -> None:
+    """--data-dir and --classifier, when given, must be usable: a typo is an error, not a
+    silently missing line (without them the anchor is optional, see real_anchor)."""
+    if data_dir is not None:
+        from harness.data import DataError, resolve_data_dir
+        try:
+            resolve_data_dir(data_dir, download=False)
+        except DataError as e:
+            raise ReportError(f"--data-dir: {str(e).splitlines()[0]}; fix: pass the folder with "
+                              "MNIST's four IDX files, or leave --data-dir out") from e
+    if classifier is not None:
+        from classifiers.convnet import ClassifierError, load_classifier
+        try:
+            load_classifier(classifier)
+        except (ClassifierError, OSError) as e:
+            raise ReportError(f"--classifier: {str(e).splitlines()[0]}; fix: pass the weights the "
+                              "runs were scored with, or leave --classifier out") from e
+
+
+def _suptitle(fig: Figure, text: str) -> None:
+    """The figure's title, wrapped to the figure's width (a one-family figure is narrow)."""
+    width = max(40, int(fig.get_figwidth() * 11))
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in text.split("\n")))
+
+
+def _colors(labels) -> dict[str, Any]:
+    """_palette() for the known models, further colours for any other label."""
+    colors = _palette()
+    extra = [m for m in labels if m not in colors]
+    colors.update(zip(extra, sns.color_palette("dark", len(extra) + len(colors))[len(colors):]))
+    return colors
+
+
+def _subgrid_styles(labels: list[str]) -> dict[str, tuple[Any, str]]:
+    pal = sns.color_palette("husl", max(len(labels), 1))
+    return {s: (pal[i], ("-", "--", ":", "-.")[i % 4]) for i, s in enumerate(labels)}
+
+
+def _anchor_line(ax, anchor: float | None, vertical: bool = True) -> None:
+    if anchor is not None:
+        (ax.axvline if vertical else ax.axhline)(anchor, color="k", ls="--", lw=1.2,
+                                                 label=f"real MNIST test set (I' = {anchor:.2f})")
+
+
+def _group_label(g: dict[str, Any], values: np.ndarray) -> str:
+    div = int(np.isneginf(values).sum())
+    return f"{g['label']} (n={values.size}, {100 * div / max(values.size, 1):.0f}% diverged)"
+
+
+def _layout(configs: pd.DataFrame) -> tuple[list[dict], dict[str, list[dict]]]:
+    """The families, and per family with several subgrids its subgrid groups."""
+    gs = analysis.groups(configs, MODELS)
+    families = [g for g in gs if g["subgrid"] == "all"]
+    subs: dict[str, list[dict]] = {}
+    for g in gs:
+        if g["subgrid"] != "all":
+            subs.setdefault(g["model"], []).append(g)
+    return families, subs
+
+
+def _has_fid(frame: pd.DataFrame) -> bool:
+    return "fid" in frame and np.isfinite(pd.to_numeric(frame["fid"], errors="coerce")).any()
+
+
+def draw_robustness(configs: pd.DataFrame, anchor: float | None, title: str) -> Figure:
+    """Fraction of configs with I' >= x (top) and FID <= x (bottom): families, then subgrids."""
+    families, subs = _layout(configs)
+    colors = _colors([g["model"] for g in families])
+    cols = 1 + len(subs)
+    fig = _new_figure((6 * cols + 2.5 * len(subs), 9))
+    with sns.axes_style("whitegrid"):
+        axes = fig.subplots(2, cols, squeeze=False)
+    ok_ip = ok_values(configs)
+    top = max([*ok_ip, anchor or 0.0, 1e-9]) * 1.04
+    xs = {"Iprime": np.linspace(0, top, 500)}
+    fid = pd.to_numeric(configs.get("fid"), errors="coerce") if "fid" in configs else None
+    if fid is not None and np.isfinite(fid).any():
+        f = fid[np.isfinite(fid)]
+        xs["fid"] = np.geomspace(max(f.min(), 1e-3) * 0.9, f.max() * 1.1, 500)
+    panels = [("families", families)] + [(f"{m} subgrids", g) for m, g in subs.items()]
+    for r, metric in enumerate(("Iprime", "fid")):
+        for c, (name, gs) in enumerate(panels):
+            ax = axes[r, c]
+            if metric not in xs:
+                ax.text(0.5, 0.5, "no FID in this table", ha="center", transform=ax.transAxes)
+                continue
+            x = xs[metric]
+            sign = -1 if metric == "fid" else 1
+            for g in (families if c else []):
+                v = analysis.outcome_values(g["rows"], metric)
+                ax.plot(x, analysis.passing_fraction(v, sign * x), color=colors[g["model"]],
+                        lw=3, alpha=0.35, label=f"{g['label']} (all)")
+            styles = _subgrid_styles([g["label"] for g in gs])
+            for g in gs:
+                v = analysis.outcome_values(g["rows"], metric)
+                color, ls = (colors[g["model"]], "-") if not c else styles[g["label"]]
+                ax.plot(x, analysis.passing_fraction(v, sign * x), color=color, ls=ls,
+                        lw=2 if not c else 1.3, label=_group_label(g, v))
+            if metric == "Iprime":
+                _anchor_line(ax, anchor)
+                ax.set_xlabel("x (I')")
+                ax.set_ylabel("fraction of configs with I' ≥ x")
+            else:
+                ax.set_xscale("log")
+                ax.set_xlabel("x (FID, log scale)")
+                ax.set_ylabel("fraction of configs with FID ≤ x")
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_title(f"{name}: {'I' + chr(39) if metric == 'Iprime' else 'FID'}")
+            if metric == "Iprime":  # one legend per column: the FID panel below has the same lines
+                ax.legend(fontsize="x-small", **({"loc": "upper right"} if not c else
+                                                 {"loc": "upper left", "bbox_to_anchor": (1.01, 1)}))
+    _suptitle(fig, f"Robustness: how much of each grid trains well (diverged: below every x) — {title}")
+    return fig
+
+
+def draw_ecdf(configs: pd.DataFrame, anchor: float | None, title: str) -> Figure:
+    """ECDFs of I' of every family (thick) and subgrid (thin) on one axis; diverged at the left."""
+    families, subs = _layout(configs)
+    colors = _colors([g["model"] for g in families])
+    ok_ip = ok_values(configs)
+    lo, hi = (0.0, max([*ok_ip, anchor or 0.0, 1e-9]))
+    span = hi - lo
+    slot = lo - 0.08 * span
+    fig = _new_figure((13, 6.5))
+    with sns.axes_style("whitegrid"):
+        ax = fig.subplots()
+    sub_groups = [g for gs in subs.values() for g in gs]
+    styles = _subgrid_styles([g["label"] for g in sub_groups])
+    for g in families + sub_groups:
+        v = analysis.outcome_values(g["rows"], "Iprime")
+        if not v.size:
+            continue
+        color, ls = (colors[g["model"]], "-") if g["subgrid"] == "all" else styles[g["label"]]
+        sns.ecdfplot(x=np.where(np.isneginf(v), slot, v), ax=ax, color=color, ls=ls,
+                     lw=3 if g["subgrid"] == "all" else 1.2, label=_group_label(g, v))
+    _anchor_line(ax, anchor)
+    ax.axvline(lo - 0.04 * span, color="0.6", ls=":", lw=1)
+    ticks = [t for t in MaxNLocator(6).tick_values(lo, hi) if lo <= t <= hi]
+    ax.set_xticks([slot, *ticks], ["diverged", *(f"{t:g}" for t in ticks)])
+    ax.set_xlim(slot - 0.04 * span, hi + 0.02 * span)
+    ax.set_xlabel("I' (final)")
+    ax.set_ylabel("fraction of configs with I' ≤ x")
+    ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    _suptitle(fig, f"ECDF of I' per family and subgrid — {title}")
+    return fig
+
+
+def draw_importance(table: pd.DataFrame, fits: list, title: str) -> Figure | None:
+    """Per fitted family: permutation importance with its interval, then partial dependence
+    of I' on the top settings."""
+    fitted = [f for f in fits if f.skipped is None]
+    if not fitted:
+        return None
+    colors = _colors([f.family for f in fits])
+    cols = 1 + analysis.TOP_SETTINGS
+    fig = _new_figure((4.4 * cols, 3.6 * len(fitted) + 0.6))
+    with sns.axes_style("whitegrid"):
+        axes = fig.subplots(len(fitted), cols, squeeze=False)
+    for r, fit in enumerate(fitted):
+        t = table[table["family"] == fit.family]
+        ax = axes[r, 0]
+        y = np.arange(len(t))
+        err = np.vstack([t["importance"] - t["ciLow"], t["ciHigh"] - t["importance"]]).clip(0)
+        ax.barh(y, t["importance"], xerr=err, color=colors[fit.family], alpha=0.75, capsize=3)
+        ax.set_yticks(y, t["setting"])
+        ax.invert_yaxis()
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_xlabel("permutation importance (drop in held-out R²)")
+        ax.set_title(f"{fit.family}: CV R² = {fit.r2:.2f} [{fit.r2Low:.2f}, {fit.r2High:.2f}], "
+                     f"n = {fit.n}", fontsize="medium")
+        top = list(t["setting"][: analysis.TOP_SETTINGS])
+        curves = analysis.partial_dependence_curves(fit, top)
+        lims = [v for _, avg in curves.values() for v in avg]
+        for c in range(1, cols):
+            ax = axes[r, c]
+            if c > len(top):
+                ax.set_visible(False)
+                continue
+            labels, avg = curves[top[c - 1]]
+            pos = np.arange(len(labels))
+            ax.plot(pos, avg, "o-", color=colors[fit.family])
+            ax.set_xticks(pos, [f"{v:g}" if isinstance(v, float) else str(v) for v in labels])
+            pad = 0.05 * (max(lims) - min(lims) + 1e-9)
+            ax.set_ylim(min(lims) - pad, max(lims) + pad)
+            ax.set_xlabel(top[c - 1])
+            ax.set_ylabel("predicted I' (partial dependence)")
+            ax.set_title(f"{fit.family}: #{c} {top[c - 1]}", fontsize="medium")
+    _suptitle(fig, f"Which settings decide I' (gradient boosting per family, {analysis.CV_FOLDS}-fold "
+                 f"CV; diverged configs at I' = {analysis.DIVERGED_IPRIME:g}) — {title}")
+    return fig
+
+
+def draw_budget(budget: pd.DataFrame, configs: pd.DataFrame, anchor: float | None,
+                title: str) -> Figure | None:
+    """Expected best I' (top) and best FID (bottom) of n random configs against n."""
+    if budget.empty:
+        return None
+    families, subs = _layout(configs)
+    colors = _colors([g["model"] for g in families])
+    metrics = [m for m in ("Iprime", "fid") if (budget["metric"] == m).any()]
+    cols = 1 + len(subs)
+    fig = _new_figure((6 * cols + 2.5 * len(subs), 4.5 * len(metrics) + 0.8))
+    with sns.axes_style("whitegrid"):
+        axes = fig.subplots(len(metrics), cols, squeeze=False)
+    panels = [("families", families)] + [(f"{m} subgrids", g) for m, g in subs.items()]
+    for r, metric in enumerate(metrics):
+        b = budget[budget["metric"] == metric]
+        for c, (name, gs) in enumerate(panels):
+            ax = axes[r, c]
+            styles = _subgrid_styles([g["label"] for g in gs])
+            for g in gs:
+                d = b[(b["family"] == g["model"]) & (b["subgrid"] == g["subgrid"])]
+                if d.empty:
+                    continue
+                color, ls = (colors[g["model"]], "-") if not c else styles[g["label"]]
+                ax.plot(d["n"], d["expected"], color=color, ls=ls, lw=2 if not c else 1.3,
+                        label=f"{g['label']} (N={int(d['configs'].iloc[0])})")
+                if not c:  # bands for the families only: twelve overlapping bands read as fog
+                    ax.fill_between(d["n"], d["ciLow"], d["ciHigh"], color=color, alpha=0.3, lw=0)
+                    ax.fill_between(d["n"], d["lo"], d["hi"], color=color, alpha=0.1, lw=0)
+            ax.set_xscale("log")
+            ax.set_xlabel("budget n (configs drawn at random from the grid)")
+            if metric == "Iprime":
+                _anchor_line(ax, anchor, vertical=False)
+                ax.set_ylabel("expected best I'")
+            else:
+                if (b["lo"] > 0).all():
+                    ax.set_yscale("log")
+                ax.set_ylabel("expected best (lowest) FID")
+            ax.set_title(f"{name}: {'I' + chr(39) if metric == 'Iprime' else 'FID'}")
+            ax.legend(fontsize="x-small", **({} if not c else
+                                             {"loc": "upper left", "bbox_to_anchor": (1.01, 1)}))
+    band = round(100 * (analysis.BUDGET_BAND[1] - analysis.BUDGET_BAND[0]))
+    _suptitle(fig, f"Best score against budget — {title}\nexpected best of n random configs (Tang et "
+                 f"al. 2020's unbiased estimator); families: light band {band}% of draws, dark band "
+                 "95% bootstrap CI of the expectation")
+    return fig
+
+
+def draw_noise(table: pd.DataFrame, configs: pd.DataFrame, title: str) -> Figure | None:
+    """The two spreads per summary row (left), and each ok config's sampling sd (right)."""
+    cols = ["samplingStd", "seedStdPooled", "trainingStd"]
+    long = table.melt(id_vars=["name"], value_vars=[c for c in cols if c in table],
+                      var_name="spread", value_name="sd")
+    long["sd"] = pd.to_numeric(long["sd"], errors="coerce")
+    long = long.dropna(subset=["sd"])
+    if long.empty:
+        return None
+    fig = _new_figure((14, 0.32 * table["name"].nunique() + 2.8))
+    with sns.axes_style("whitegrid"):
+        ax, ax2 = fig.subplots(1, 2, width_ratios=(1.3, 1))
+    sns.stripplot(data=long, y="name", x="sd", hue="spread", order=list(table["name"]), ax=ax,
+                  size=8, jitter=False, dodge=True, palette="Set1")
+    ax.set_xlabel("standard deviation of one run's I'")
+    ax.set_ylabel("")
+    ax.set_title("sampling (sample set) vs seed (training + sample set)", fontsize="medium")
+    if "samplingVar" in configs:
+        ok = configs[(configs["status"] == "ok") & np.isfinite(configs["samplingVar"])]
+        ok = ok.assign(samplingSd=np.sqrt(ok["samplingVar"]))
+        if len(ok):
+            sns.histplot(data=ok, x="samplingSd", hue="model", element="step", stat="percent",
+                         common_norm=False, palette=_colors(ok["model"].unique()), ax=ax2,
+                         hue_order=analysis.model_order(ok["model"], MODELS))
+    ax2.set_xlabel("per config: sqrt(mean over seeds of (I'_A - I'_B)² / 4)")
+    ax2.set_title("each config's own sampling sd (one pair per seed: noisy)", fontsize="medium")
+    _suptitle(fig, f"Two sources of noise in I' — {title}")
+    return fig
+
+
+def draw_iprime_vs_fid(fooled: pd.DataFrame, thr: dict[str, float], anchor: float | None,
+                       title: str) -> Figure | None:
+    """I' against FID per family (FacetGrid), the runs with a high I' and a bad FID crossed
+    (analysis.fooled_runs defines both); the other families' runs in gray behind, so that a
+    family whose high-I' runs sit at a worse FID than another's stands out."""
+    if fooled.empty:
+        return None
+    import matplotlib.pyplot as plt
+    models = analysis.model_order(fooled["model"], MODELS)
+    colors = _colors(models)
+
+    def panel(data: pd.DataFrame, **_: Any) -> None:
+        ax = plt.gca()
+        m = data["model"].iloc[0]
+        others = fooled[fooled["model"] != m]
+        ax.scatter(others["fid"], others["Iprime"], s=6, color="0.8", label="other families")
+        rest, bad = data[~data["fooled"]], data[data["fooled"]]
+        ax.scatter(rest["fid"], rest["Iprime"], s=10, alpha=0.6, color=colors[m], label="runs")
+        ax.scatter(bad["fid"], bad["Iprime"], s=40, marker="x", color="crimson",
+                   label="high I', bad FID")
+        ax.set_title(f"{m}: {len(bad)} of {len(data)} runs high I', bad FID")
+
+    with sns.axes_style("whitegrid"):
+        grid = sns.FacetGrid(fooled, col="model", col_order=models, height=4.2, aspect=1.15,
+                             sharex=True, sharey=True)
+    try:
+        grid.map_dataframe(panel)
+        top = 100 * (1 - analysis.HIGH_IPRIME_QUANTILE)
+        for ax in grid.axes.flat:
+            ax.set_xscale("log")
+            ax.axhline(thr["highIprime"], color="crimson", lw=0.8, ls=":",
+                       label=f"high I': ≥ {thr['highIprime']:.3g} (the grid's top {top:.0f}%)")
+            ax.axvline(thr["badFid"], color="crimson", lw=0.8, ls="-.",
+                       label=f"bad FID: > {thr['badFid']:.3g} (worse than the grid's median)")
+            _anchor_line(ax, anchor, vertical=False)
+        grid.set_axis_labels("FID (log scale)", "I'")
+        handles, labels = grid.axes.flat[0].get_legend_handles_labels()
+        grid.figure.legend(handles, labels, loc="outside lower center", ncol=3, fontsize="small")
+        _suptitle(grid.figure, f"I' against FID: where I' is fooled — {title}")
+        grid.figure.set_layout_engine("constrained")
+        return grid.figure
+    except Exception:
+        plt.close(grid.figure)
+        raise
+
+
+def draw_margin(mruns: pd.DataFrame, folder: Path, anchor: float | None,
+                title: str) -> Figure | None:
+    """I' against margin (runs, mean +- sd over seeds, diverged), and the best samples per margin."""
+    if mruns.empty:
+        return None
+    margins = sorted(mruns["margin"].astype(float).unique())
+    order = [f"{m:g}" for m in margins]
+    d = mruns.assign(m=mruns["margin"].astype(float).map(lambda v: f"{v:g}"))
+    ok = d[np.isfinite(run_scores(d))]
+    models = analysis.model_order(d["model"], MODELS)
+    colors = _colors(models)
+    fig = _new_figure((max(9.0, 1.8 * len(margins)), 8))
+    grid = fig.add_gridspec(2, len(margins), height_ratios=(2.2, 1))
+    with sns.axes_style("whitegrid"):
+        ax = fig.add_subplot(grid[0, :])
+    if len(ok):
+        sns.stripplot(data=ok, x="m", y="Iprime", hue="model", order=order, hue_order=models,
+                      palette=colors, ax=ax, alpha=0.6, legend=False)
+        sns.pointplot(data=ok, x="m", y="Iprime", hue="model", order=order, hue_order=models,
+                      palette=colors, ax=ax, errorbar="sd", markers="D", linestyles="-")
+    diverged = d[~np.isfinite(run_scores(d))].groupby("m").size()
+    for i, m in enumerate(order):
+        if diverged.get(m, 0):
+            ax.annotate(f"{diverged[m]} diverged", (i, 0), xytext=(0, 12), textcoords="offset points",
+                        ha="center", fontsize="small", color="crimson",
+                        arrowprops=dict(arrowstyle="->", color="crimson"))
+    _anchor_line(ax, anchor, vertical=False)
+    ax.set_xlabel("margin m")
+    ax.set_ylabel("I' (final)")
+    ax.legend(fontsize="small")
+    for i, m in enumerate(order):
+        sub = fig.add_subplot(grid[1, i])
+        sub.set_xticks([])
+        sub.set_yticks([])
+        rows = ok[ok["m"] == m]
+        if rows.empty:
+            sub.set_title(f"m={m}: none ok", fontsize="small")
+            continue
+        best = rows.loc[rows["Iprime"].idxmax()]
+        path = folder / str(best["samplesPath"])
+        if best["samplesPath"] and path.exists():
+            img = imread(path)
+            sub.imshow(img, cmap="gray" if img.ndim == 2 else None)
+        sub.set_title(f"m={m}: {best['model']}, I' = {best['Iprime']:.3g}", fontsize="small")
+    _suptitle(fig, f"The margin: I' against m, best samples per m — {title}")
+    return fig
+
+
+def _section(key: str, caption: str, progress: str, png: bytes | None, extra: str = "",
+             missing: str = "") -> str:
+    esc = html.escape
+    body = _img(png, caption) if png is not None else f"<p><i>{esc(missing)}</i></p>"
+    return (f"<h2>{esc(caption)}</h2><p class='guide'><b>How to read it:</b> {esc(GUIDES[key])}</p>"
+            f"<p>{esc(progress)}</p>{body}{extra}")
+
+
+def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFrame, folder: Path,
+                   out: Path, title: str, progress: str, data_dir: str | Path | None = None,
+                   classifier: str | Path | None = None) -> tuple[list[str], list[Path]]:
+    """robustness.png, ecdf.png, importance.csv/.png, budget.csv/.png, noise.png,
+    iprime_vs_fid.png and margin.png (each when there is something to draw), and the page's
+    sections for them. `configs` must carry `fid` (analysis.fid_by_config)."""
+    import matplotlib.pyplot as plt
+    esc = html.escape
+    written: list[Path] = []
+    sections: list[str] = []
+    score = run_scores(runs)
+    anchor, anchor_text = real_anchor(runs, data_dir, classifier)
+
+    def png(fig: Figure | None, stem: str) -> bytes | None:
+        if fig is None:
+            return None
+        data = _render(fig, "png")
+        plt.close(fig)  # a no-op for figures not made by pyplot
+        write_atomic(out / f"{stem}.png", data)
+        written.append(out / f"{stem}.png")
+        return data
+
+    def csv(frame: pd.DataFrame, name: str) -> None:
+        write_atomic(out / name, frame.to_csv(index=False))
+        written.append(out / name)
+
+    anchor_html = f"<p>Anchor of the I' scale: {esc(anchor_text)}.</p>"
+    sections.append(_section("robustness", "Robustness curves", progress,
+                             png(draw_robustness(configs, anchor, title), "robustness"), anchor_html))
+    sections.append(_section("ecdf", "ECDF of I' per family and subgrid", progress,
+                             png(draw_ecdf(configs, anchor, title), "ecdf")))
+
+    imp, fits = analysis.importance(configs, MODELS)
+    csv(imp, "importance.csv")
+    fit_table = pd.DataFrame([{"family": f.family, "configs": f.n, "settings": ", ".join(f.settings),
+                               "cvR2": f.r2, "cvR2Low": f.r2Low, "cvR2High": f.r2High,
+                               "skipped": f.skipped or ""} for f in fits])
+    extra = ("<p>Importance model per family (cross-validated R² with its interval):</p>"
+             + fit_table.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="")
+             + (imp.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="") if len(imp) else ""))
+    sections.append(_section("importance", "Hyperparameter importance", progress,
+                             png(draw_importance(imp, fits, title), "importance"), extra,
+                             "not drawn: no family has enough configs with varying settings"))
+
+    budget = analysis.budget_table(configs, MODELS)
+    csv(budget, "budget.csv")
+    sections.append(_section("budget", "Best score against budget", progress,
+                             png(draw_budget(budget, configs, anchor, title), "budget"),
+                             missing="not drawn: no ok or diverged configs"))
+
+    spread_cols = ["group", "name", "samplingStd", "seedStdPooled", "trainingStd", "seedsPerConfig"]
+    spread = table[[c for c in spread_cols if c in table]]
+    note = ("<p>samplingStd: each run's I' on two disjoint halves A, B of its scored samples; "
+            "(A - B)² / 4 estimates the variance of I' at the full sample count (halves iid; "
+            "variance ~ 1/N), pooled over ok configs. seedStdPooled: root mean variance over seeds "
+            "(configs with 2+ seeds; empty with one seed). trainingStd = sqrt(seedStdPooled² - "
+            "samplingStd²). 'not recorded': the table predates the IprimeSetA/IprimeSetB columns."
+            "</p>")
+    sections.append(_section("noise", "Two sources of noise: sample set and seed", progress,
+                             png(draw_noise(table, configs, title), "noise"),
+                             note + spread.to_html(index=False, float_format=lambda v: f"{v:.3g}",
+                                                   na_rep=""),
+                             "not drawn: neither the sampling spread nor a seed spread is recorded"))
+
+    fooled, thr = analysis.fooled_runs(runs, score)
+    top = fooled[fooled["fooled"]].sort_values("Iprime", ascending=False).head(10) if len(fooled) else fooled
+    cols = [c for c in ("model", "subgrid", *TABLE1_SETTINGS, "seed", "Iprime", "fid", "configId")
+            if c in top]
+    extra = ("<p>Highest-I' runs among those with a high I' and a bad FID:</p>"
+             + top[cols].to_html(index=False, float_format=lambda v: f"{v:.4g}") if len(top) else "")
+    sections.append(_section("iprime_vs_fid", "I' against FID", progress,
+                             png(draw_iprime_vs_fid(fooled, thr, anchor, title), "iprime_vs_fid"),
+                             extra, "not drawn: no ok run with a finite FID"))
+
+    mruns = analysis.margin_runs(runs, score)
+    sections.append(_section("margin", "The margin", progress,
+                             png(draw_margin(mruns, folder, anchor, title), "margin"),
+                             missing="not drawn: no family varies margin in this grid "
+                                     "(see grids/margin_sweep.yaml)"))
+    return sections, written
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -645,6 +1169,11 @@ def _notes(thresholds: dict[str, float], seed_agg: str) -> list[str]:
         f"EBGAN against each GAN row: two-sided Mann-Whitney U (mwuU, mwuP) and KS (ksD, ksP); "
         f"medianDiff = median(EBGAN) - median(row), 95% percentile bootstrap CI "
         f"(ciLow, ciHigh; {BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}).",
+        "samplingStd: how much one run's I' moves with its sample set alone, from I' on two "
+        "disjoint halves A, B of each run's samples: sqrt(mean over ok configs of (A - B)^2 / 4) "
+        "(halves iid, variance ~ 1/N); 'not recorded' for tables without IprimeSetA/B. "
+        "seedStdPooled: sqrt(mean over configs with 2+ seeds of the variance of I' over seeds), "
+        "which contains the sampling spread; trainingStd = sqrt(seedStdPooled^2 - samplingStd^2).",
     ]
 
 
@@ -659,7 +1188,8 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: pd.DataFrame,
-               figures: dict[str, bytes], seed_agg: str, provenance: str = "") -> str:
+               figures: dict[str, bytes], seed_agg: str, sections: list[str] = (),
+               provenance: str = "") -> str:
     esc = html.escape
     name = esc(str(meta["name"]))
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{name}</title>"
@@ -670,6 +1200,7 @@ def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: p
              f"Runs by status: {esc(runs['status'].value_counts().to_dict().__str__())}.</p>"]
     for caption, png in figures.items():
         parts.append(f"<h2>{esc(caption)}</h2><p>{esc(progress)}</p>{_img(png, caption)}")
+    parts.extend(sections)
     parts.append(f"<h2>Summary</h2><p>{esc(progress)}</p>")
     parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
     parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in _notes(
@@ -686,12 +1217,17 @@ def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: p
     return "\n".join(parts)
 
 
-def write_report(folder: Path, out: Path, seed_agg: str = "mean",
-                 allow_mixed_classifiers: bool = False) -> list[Path]:
-    """Every output of one grid's report into `out`; returns the paths written."""
+def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str | Path | None = None,
+                 classifier: str | Path | None = None, allow_mixed_classifiers: bool = False) -> list[Path]:
+    """Every output of one grid's report into `out`; returns the paths written.
+
+    data_dir, classifier: for the real MNIST anchor of the I' scale (real_anchor)."""
     runs, meta = load_results(folder)
     classifier_note, mixed = check_classifiers(runs, Path(folder) / "trials.parquet", allow_mixed_classifiers)
     configs = aggregate_seeds(runs, seed_agg)
+    if "fid" in runs:
+        configs["fid"] = analysis.fid_by_config(runs, run_scores(runs), seed_agg).reindex(
+            configs["settingsId"]).to_numpy()
     progress = progress_text(runs, meta)
     title = f"{meta['name']}: {progress}; seeds: {seed_agg}"
     if mixed:
@@ -719,9 +1255,12 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean",
     save(draw_fig4(runs, Path(folder), title), "fig4_best_samples", "Fig. 4: best samples", pdf=False)
     save(draw_curves(runs, title), "curves", "I' over training", pdf=False)
     table = summary_table(configs)
+    sections, extra = write_analysis(runs, configs, table, Path(folder), out, title, progress,
+                                     data_dir, classifier)
+    written += extra
     write_atomic(out / "summary.csv", table.to_csv(index=False))
     write_atomic(out / "summary.md", summary_markdown(table, title, seed_agg))
-    write_atomic(out / "index.html", index_html(meta, runs, progress, table, pngs, seed_agg,
+    write_atomic(out / "index.html", index_html(meta, runs, progress, table, pngs, seed_agg, sections,
                                                 provenance_html(runs, classifier_note)))
     return written + [out / "summary.csv", out / "summary.md", out / "index.html"]
 
@@ -738,15 +1277,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-mixed-classifiers", action="store_true",
                         help="draw runs scored by different classifier weights (classifierSha256) "
                              "together instead of refusing")
+    parser.add_argument("--data-dir", default=None,
+                        help="MNIST folder for the real-data anchor of I' (default: $HARNESS_DATA_DIR, "
+                             "else the harness's cache; never downloads; without MNIST the line is omitted)")
+    parser.add_argument("--classifier", default=None,
+                        help="ConvNet weights the runs were scored with (default: the committed ones)")
     args = parser.parse_args(argv)
     try:
+        check_anchor_options(args.data_dir, args.classifier)
         folders = find_grid_folders(args.results_dir, args.grid)
         for folder in folders:
             if args.out is None:
                 out = folder / "report"
             else:
                 out = args.out / folder.name if len(folders) > 1 else args.out
-            write_report(folder, out, args.seed_agg, args.allow_mixed_classifiers)
+            write_report(folder, out, args.seed_agg, args.data_dir, args.classifier, args.allow_mixed_classifiers)
             print(f"report: {folder.name} -> {out / 'index.html'}")
     except ReportError as e:
         print(f"report: error: {e}", file=sys.stderr)

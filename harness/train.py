@@ -58,6 +58,8 @@ class TrainResult:
     inceptionScore: float
     fid: float
     classHist: list[int]
+    IprimeSetA: float                 # I' of two disjoint halves of the final samples
+    IprimeSetB: float                 #   (Scores.scores_from): the sampling spread
     lossD: float                      # D's loss at the last step, G's at its last step
     lossG: float
     wallTime: float                   # seconds, training and scoring

@@ -269,3 +269,10 @@ def test_cli_bad_file_exits_2_with_one_line(tmp_path):
     assert r.returncode == 2 and r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "bad.yaml" in lines[0] and "families.gan.nlayerG" in lines[0], r.stderr
+
+
+def test_margin_sweep_mini_grid():
+    g = load_grid(GRIDS / "margin_sweep_mini.yaml")
+    assert len(g.configs) == 24 and {c.seed for c in g.configs} == {0, 1, 2}
+    assert sorted({c.margin for c in g.configs}) == [1, 2, 4, 6, 8, 12, 16, 32]
+    assert {c.model for c in g.configs} == {"EBGAN"} and {c.settings_id for c in g.configs}.__len__() == 8

@@ -80,3 +80,48 @@ def test_score_cli_unreadable_file(tmp_path):
     out = subprocess.run([sys.executable, "-m", "harness.score", str(tmp_path / "bad.npy")], cwd=REPO,
                          capture_output=True, text=True)
     assert out.returncode == 2 and "bad.npy" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_two_disjoint_halves_are_scored_apart(scorer, test_images):
+    """IprimeSetA/B: I' of samples [0, N//2) and [N//2, 2 (N//2)); a 2N+1-th sample is left out."""
+    images = torch.cat([test_images[:1].repeat(600, 1, 1, 1), test_images[:601]])  # 1201 samples
+    s = scorer.score(images, fid=False)
+    assert s.IprimeSetA == pytest.approx(0, abs=1e-5)  # one image repeated
+    assert s.IprimeSetB == pytest.approx(scorer.score(test_images[:600], fid=False).Iprime, rel=1e-6)
+    assert s.IprimeSetB > 4 and set(s.to_dict()) >= {"IprimeSetA", "IprimeSetB"}
+    assert math.isnan(scorer.score(test_images[:1], fid=False).IprimeSetA)
+    missing = type(s).missing()
+    assert math.isnan(missing.IprimeSetA) and math.isnan(missing.IprimeSetB)
+
+
+def test_real_iprime_is_cached_per_classifier_and_sample_count(scorer, test_images, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    value = scorer.real_iprime(1000)
+    whole = scorer.real_iprime(20000)  # more than the test set: all 10,000 images once
+    assert scorer.real_iprime_cache(10000).exists() and whole == pytest.approx(11.90, abs=0.01)
+    assert abs(value - whole) < 0.1  # random draws of 1000: a little below the whole set's I'
+    first = scorer.score(test_images[:1000], fid=False).Iprime  # not the first 1000: other writers
+    assert abs(first - whole) > 0.3
+    cache = scorer.real_iprime_cache(1000)
+    assert cache.exists() and scorer.weights_sha[:16] in cache.name and cache.name.endswith("_1000.json")
+    data_dir, scorer.data_dir = scorer.data_dir, tmp_path / "no-mnist-here"
+    try:
+        assert scorer.real_iprime(1000) == value  # read back from the cache: no MNIST needed
+    finally:
+        scorer.data_dir = data_dir
+
+
+def test_half_split_estimates_the_sampling_spread_of_real_iprime(scorer, test_images):
+    """analysis.sampling_variance's assumption (var of I' ~ 1/N) on the ConvNet's real outputs:
+    draws of N = 500 images (with replacement: an endless source, as a generator is); the sd of
+    I' over draws against sqrt(mean (A - B)^2 / 4) from each draw's two halves of 250."""
+    from harness.analysis import sampling_variance
+    log_p, _ = scorer.classify(test_images)
+    rng = np.random.default_rng(0)
+    full, var = [], []
+    for _ in range(400):
+        idx = torch.from_numpy(rng.integers(0, len(log_p), 500))
+        full.append(modified_inception_score(log_p[idx]))
+        var.append(sampling_variance(modified_inception_score(log_p[idx[:250]]),
+                                     modified_inception_score(log_p[idx[250:]])))
+    assert np.sqrt(np.mean(var)) == pytest.approx(np.std(full, ddof=1), rel=0.15)

@@ -5,6 +5,7 @@ Synthetic results in the sweep's shape (tests/report_fixtures.py): the full Tabl
 """
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import sys
@@ -21,7 +22,16 @@ from report_fixtures import SMALL_ARCH, make_trials, table1_configs, write_grid
 REPO = Path(__file__).resolve().parents[1]
 OUTPUTS = ("fig2_histograms.png", "fig2_histograms.pdf", "fig3_optimizer_subgrids.png",
            "fig3_optimizer_subgrids.pdf", "fig4_best_samples.png", "curves.png", "summary.csv",
-           "summary.md", "index.html")
+           "summary.md", "index.html", "robustness.png", "ecdf.png", "importance.csv",
+           "importance.png", "budget.csv", "budget.png", "iprime_vs_fid.png")
+
+
+@pytest.fixture(autouse=True)
+def no_mnist_unless_passed(monkeypatch, tmp_path_factory):
+    """The report finds MNIST (for the real-data anchor) only through --data-dir here: no
+    HARNESS_DATA_DIR, and a cache folder of the tests' own (the anchor's cache lives beside it)."""
+    monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "harness-cache"))
 
 
 @pytest.fixture(scope="module")
@@ -244,8 +254,9 @@ def _check_outputs(out: Path) -> str:
     assert (out / "fig4_best_samples.png").read_bytes().startswith(b"\x89PNG")
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))  # atomic writes left no temp
     page = (out / "index.html").read_text()
-    assert page.count('src="data:image/png;base64,') == 4
-    assert len(re.findall(r"<img ", page)) == 4  # every image embedded, none linked
+    pngs = len(list(out.glob("*.png")))
+    assert page.count('src="data:image/png;base64,') == pngs  # every figure on the page
+    assert len(re.findall(r"<img ", page)) == pngs  # every image embedded, none linked
     return page
 
 
@@ -324,6 +335,14 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, make, words):
     assert err.count("\n") == 1 and words in err and "fix:" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("option, words", [("--data-dir", "does not exist"),
+                                           ("--classifier", "do not exist")])
+def test_bad_anchor_options_exit_2(tmp_path, capsys, option, words):
+    folder = write_grid(tmp_path / "g", small(), pngs=False)
+    rc, _, err = run_cli([folder, option, tmp_path / "nope"], capsys)
+    assert rc == 2 and err.count("\n") == 1 and option in err and words in err and "fix:" in err
+
+
 def test_unknown_grid_exits_2(tmp_path, capsys):
     write_grid(tmp_path / "a", small(), pngs=False)
     rc, _, err = run_cli([tmp_path, "--grid", "zzz"], capsys)
@@ -394,3 +413,75 @@ def test_old_table_without_provenance_is_one_unknown_classifier(tmp_path, capsys
     assert "predates the provenance columns" in page and "one classifier, which is unknown" in page
     table = report.provenance_table(runs)
     assert (table["value"] == report.NOT_RECORDED).all() and (table["runs"] == len(runs)).all()
+
+
+# --- beyond the paper's histograms (issue 12) -------------------------------------------------
+
+def _seeded_margin_grid(tmp_path: Path) -> Path:
+    """Two seeds, both halves of every run's samples scored, EBGAN's margin varied."""
+    runs = small(seeds=(0, 1), rng_seed=9)
+    rng = np.random.default_rng(9)
+    runs["IprimeSetA"] = runs["Iprime"] + rng.normal(0, 0.1, len(runs))
+    runs["IprimeSetB"] = runs["Iprime"] + rng.normal(0, 0.1, len(runs))
+    eb = runs["model"] == "EBGAN"
+    runs.loc[eb, "margin"] = np.resize([2.0, 2.0, 10.0, 10.0, 32.0, 32.0], eb.sum())
+    return write_grid(tmp_path / "g", runs, total=len(runs), configs=len(runs) // 2)
+
+
+def test_cli_draws_the_analysis_sections(tmp_path, capsys, data_dir):
+    folder = _seeded_margin_grid(tmp_path)
+    rc, _, err = run_cli([folder, "--data-dir", data_dir], capsys)
+    assert rc == 0, err
+    out = folder / "report"
+    page = _check_outputs(out)
+    for name in ("margin.png", "noise.png"):
+        assert (out / name).read_bytes().startswith(b"\x89PNG")
+    for guide in report.GUIDES.values():
+        assert html.escape(guide) in page
+    assert page.count("How to read it:") == len(report.GUIDES)
+    # the anchor: the real test set's I' at the runs' sample count (100 in the fixture)
+    assert re.search(r"real MNIST test set, mean over 10 random draws of 100 images, "
+                     r"classifier [0-9a-f]{12}: I' = \d",
+                     html.unescape(page))
+    imp = pd.read_csv(out / "importance.csv")
+    assert list(imp.columns) == ["family", "setting", "importance", "ciLow", "ciHigh"]
+    assert set(imp["family"]) == {"GAN"}  # EBGAN: 16 configs, EBGAN-PT: 2, too few
+    assert set(imp["setting"]) == {"nLayerG", "nLayerD", "optimD", "optimG", "lr"}
+    assert "fewer than 20" in page
+    budget = pd.read_csv(out / "budget.csv")
+    assert set(budget["subgrid"]) == {"all"} | set(runs_subgrids(folder))
+    assert set(budget["metric"]) == {"Iprime", "fid"}
+    summary = pd.read_csv(out / "summary.csv").set_index("name")
+    assert summary.loc["GAN", "samplingStd"] == pytest.approx(0.1 / np.sqrt(2), rel=0.25)
+    assert np.isfinite(summary.loc["GAN", "seedStdPooled"])
+
+
+def runs_subgrids(folder: Path) -> set[str]:
+    runs = pd.read_parquet(folder / "trials.parquet")
+    return set(runs.loc[runs["model"] == "GAN", "subgrid"])
+
+
+def test_cli_without_mnist_leaves_the_anchor_out_and_says_why(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "empty-cache"))  # no cached anchor either
+    folder = write_grid(tmp_path / "g", small(rng_seed=10), pngs=False)
+    rc, _, err = run_cli([folder], capsys)
+    assert rc == 0, err
+    page = (folder / "report" / "index.html").read_text()
+    assert "real-data line not drawn: MNIST is not in" in html.unescape(page)
+    assert "not recorded" in page  # no IprimeSetA/B columns in this table
+    assert "not drawn: no family varies margin" in page
+
+
+def test_cli_copes_with_tables_the_analysis_can_say_little_about(tmp_path, capsys):
+    """No fid column (an old table), a family of one config, a family whose runs all failed."""
+    runs = small(rng_seed=11, pt_points=1).drop(columns=["fid"])
+    eb = runs.index[runs["model"] == "EBGAN"]
+    runs.loc[eb, ["status", "Iprime", "IprimePerEpoch", "samplesPath"]] = ["error", np.nan, None, None]
+    runs["IprimePerEpoch"] = [c if isinstance(c, list) else [] for c in runs["IprimePerEpoch"]]
+    folder = write_grid(tmp_path / "g", runs, pngs=False)
+    rc, _, err = run_cli([folder], capsys)
+    assert rc == 0, err
+    page = (folder / "report" / "index.html").read_text()
+    assert "not drawn: no ok run with a finite FID" in page
+    budget = pd.read_csv(folder / "report" / "budget.csv")
+    assert set(budget["metric"]) == {"Iprime"} and set(budget["family"]) == {"GAN", "EBGAN-PT"}

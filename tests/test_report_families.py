@@ -2,6 +2,7 @@
 rows per family (and per subgrid of families with several), one colour per model everywhere."""
 from __future__ import annotations
 
+import html
 import itertools
 
 import numpy as np
@@ -60,7 +61,10 @@ def test_one_fig2_style_figure_per_family_with_one_colour_per_model_everywhere(r
             model = ax.get_title().split(":")[0]
             assert all(to_rgba(line.get_color()) == registry[model] for line in ax.get_lines())
     page = (tmp_path / "out" / "index.html").read_text()
-    assert page.count('src="data:image/png;base64,') == 7           # Fig. 2, 3 families, Fig. 3, 4, curves
+    for caption in ("Fig. 2: I' histograms", "Fig. 3: GAN optimizer subgrids", "Fig. 4: best samples",
+                    "I' over training", *(f"Fig. 2-style: {', '.join(m)} against EBGAN and GAN"
+                                          for m in report.other_families(configs).values())):
+        assert f"<h2>{html.escape(caption)}</h2>" in page                  # each figure on the page
 
 
 def test_summary_rows_per_family_compared_with_ebgan(runs):
