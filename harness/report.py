@@ -50,21 +50,22 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.image import imread
-from matplotlib.ticker import MaxNLocator
-from scipy import stats
+import matplotlib
+matplotlib.use("Agg")  # a report is drawn headless, also where a display exists
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.image import imread  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+from scipy import stats  # noqa: E402
 
-from harness import analysis
-from harness import families
-from harness.atomic import write_atomic
-from harness.config import COMMON_SETTINGS, TABLE1_SETTINGS
-from harness.results import ResultsError, ResultsTable
-from harness.provenance import COLUMNS as PROVENANCE_COLUMNS
+from harness import analysis, families  # noqa: E402
+from harness.atomic import write_atomic  # noqa: E402
+from harness.config import COMMON_SETTINGS, TABLE1_SETTINGS  # noqa: E402
+from harness.provenance import COLUMNS as PROVENANCE_COLUMNS  # noqa: E402
+from harness.results import ResultsError, ResultsTable  # noqa: E402
 
 MODELS = ("GAN", "EBGAN", "EBGAN-PT")  # the paper's models; `_models` has every registered one
 REFERENCE = "EBGAN"            # what every other family's rows are compared against
@@ -591,7 +592,7 @@ def draw_fig4(runs: pd.DataFrame, folder: Path, title: str) -> Figure | None:
         path = folder / str(row["samplesPath"])
         if row["samplesPath"] and path.exists():
             img = imread(path)
-            ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+            ax.imshow(img, **({"cmap": "gray", "vmin": 0, "vmax": 1} if img.ndim == 2 else {}))
         else:
             ax.text(0.5, 0.5, f"samples missing:\n{row['samplesPath']}", ha="center",
                     va="center", transform=ax.transAxes)
@@ -1046,7 +1047,7 @@ def draw_margin(mruns: pd.DataFrame, folder: Path, anchor: float | None,
         path = folder / str(best["samplesPath"])
         if best["samplesPath"] and path.exists():
             img = imread(path)
-            sub.imshow(img, cmap="gray" if img.ndim == 2 else None)
+            sub.imshow(img, **({"cmap": "gray", "vmin": 0, "vmax": 1} if img.ndim == 2 else {}))
         sub.set_title(f"m={m}: {best['model']}, I' = {best['Iprime']:.3g}", fontsize="small")
     _suptitle(fig, f"The margin: I' against m, best samples per m — {title}")
     return fig

@@ -43,7 +43,7 @@ class ResultsError(Exception):
     """The results table exists but cannot be read."""
 
 
-def _read(path: Path) -> tuple[pd.DataFrame, set[str]]:
+def _read(path: Path) -> tuple[pa.Table, set[str]]:
     """A parquet file's rows and the names of the parts merged into it last."""
     try:
         table = pq.read_table(path)
@@ -53,19 +53,22 @@ def _read(path: Path) -> tuple[pd.DataFrame, set[str]]:
         raise ResultsError(f"{path} cannot be read ({type(e).__name__}): restore it, "
                            f"or move it away to start the grid afresh") from None
     merged = (table.schema.metadata or {}).get(_META_KEY, b"")
-    return table.to_pandas(), set(json.loads(merged)) if merged else set()
+    return table.replace_schema_metadata(None), set(json.loads(merged)) if merged else set()
 
 
-def _merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if not f.empty]
-    if not frames:
+def _merge(tables: list[pa.Table]) -> pd.DataFrame:
+    """Rows of the tables in order, a config's last row winning. The tables are joined as Arrow
+    tables (types promoted: a part whose `error` column is all null joins one with messages)
+    and converted to pandas once."""
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
         return pd.DataFrame()
-    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    df = pa.concat_tables(tables, promote_options="permissive").to_pandas()
     return df.drop_duplicates("configId", keep="last").reset_index(drop=True)
 
 
-def _to_parquet(df: pd.DataFrame, merged_parts: list[str] | None = None) -> bytes:
-    table = pa.Table.from_pandas(df, preserve_index=False)
+def _to_parquet(rows: pd.DataFrame | pa.Table, merged_parts: list[str] | None = None) -> bytes:
+    table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
     if merged_parts:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                _META_KEY: json.dumps(merged_parts).encode()})
@@ -81,13 +84,14 @@ class ResultsTable:
         self.parts = self.folder / PARTS
         self._seq = 0
         self._df = self._load()[0]
-        self._added: list[pd.DataFrame] = []   # merged into df when it is next read
+        self._added: list[pa.Table] = []   # merged into df when it is next read
 
     @property
     def df(self) -> pd.DataFrame:
         """Every row this table holds (as loaded, plus what was added since), a config's last row winning."""
         if self._added:
-            self._df, self._added = _merge([self._df, *self._added]), []
+            loaded = [pa.Table.from_pandas(self._df, preserve_index=False)] if not self._df.empty else []
+            self._df, self._added = _merge(loaded + self._added), []
         return self._df
 
     # -- reading ---------------------------------------------------------------------------
@@ -99,7 +103,7 @@ class ResultsTable:
         """(the rows, the parts they include, parts already in the table) as they are on disk now."""
         for attempt in range(5):
             try:
-                table, merged = _read(self.path) if self.path.exists() else (pd.DataFrame(), set())
+                table, merged = _read(self.path) if self.path.exists() else (pa.table({}), set())
                 files = self._part_files()
                 parts = [p for p in files if p.name not in merged]
                 return _merge([table] + [_read(p)[0] for p in parts]), parts, [p for p in files if p.name in merged]
@@ -118,7 +122,8 @@ class ResultsTable:
         """Write rows as one new part (atomic; O(rows), whatever the size of the table)."""
         if not rows:
             return
-        new = pd.DataFrame(rows)
+        columns = dict.fromkeys(k for r in rows for k in r)   # every row's keys (a family's own settings)
+        new = pa.table({k: [r.get(k) for r in rows] for k in columns})
         self._seq += 1
         name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.parquet"
         write_atomic(self.parts / name, _to_parquet(new))

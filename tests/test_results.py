@@ -30,6 +30,14 @@ def test_add_replace_and_done_ids(tmp_path):
     assert merged["error"].isna().equals(final["error"].isna())
 
 
+def test_rows_of_different_columns_in_one_part_keep_every_column(tmp_path):
+    t = ResultsTable(tmp_path)
+    t.add([{"configId": "a", "status": "ok", "margin": 10.0}, {"configId": "b", "status": "ok", "gamma": 0.5}])
+    df = ResultsTable(tmp_path).df.set_index("configId")
+    assert df.loc["a", "margin"] == 10.0 and pd.isna(df.loc["a", "gamma"])
+    assert df.loc["b", "gamma"] == 0.5 and pd.isna(df.loc["b", "margin"])
+
+
 def test_unreadable_table_is_reported_not_replaced(tmp_path):
     (tmp_path / "trials.parquet").write_bytes(b"PAR1 torn")
     with pytest.raises(ResultsError, match="trials.parquet cannot be read"):

@@ -145,7 +145,7 @@ def _driver_seconds_per_trial(n_packs: int) -> float:
     configs = [TrainConfig(sizeG=8 + i, sizeD=8, trainImages=64, epochs=1) for i in range(n_packs)]
     t = time.perf_counter()
     packs = plan_packs(configs, 8, None)
-    gen = SearchGenerator(_tune_classes().PackSearcher([str(i) for i in range(len(packs))]))
+    gen = SearchGenerator(_tune_classes().PackSearcher([str(i) for i in range(len(packs))], [{"cpu": 1}] * len(packs)))
     gen.add_configurations([Experiment("bench", lambda config: None, num_samples=len(packs))])
     trials = [gen.next_trial() for _ in packs]
     assert all(t is not None for t in trials) and len({t.config["pack"] for t in trials}) == n_packs

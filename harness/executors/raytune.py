@@ -87,6 +87,10 @@ def pack_trial(config: dict, plan: dict) -> None:
                  "training": 0, "rows": len(rows)})
 
 
+def trial_resources_of(config: dict) -> dict:
+    return config["resources"]
+
+
 class StorageFull(logging.Filter):
     """Ray Tune logs (with a traceback) and carries on when its storage is full; this filter drops
     those records and stops the sweep with the sweep's own one-line message instead."""
@@ -222,11 +226,17 @@ class RayExecutor:
         full = StorageFull(sink, self.storage)
         for name in ("ray.tune.execution.experiment_state", "ray.tune.tune", "ray.tune.execution.tune_controller"):
             logging.getLogger(name).addFilter(full)
-        trainable = tune.with_resources(tune.with_parameters(pack_trial, plan=plan),
-                                        lambda config: resources[config["pack"]])
+        # a trial's resources travel in its (small) config: Tune unpickles the registered trainable
+        # for every trial, so nothing of the grid's size may hang on it
+        trainable = tune.with_resources(tune.with_parameters(pack_trial, plan=plan), trial_resources_of)
+        # Tune keeps only one trial pending for a searcher of its own (it does so for grid search
+        # only): then one trial runs at a time, however many CPUs there are. Enough pending trials
+        # to fill the cluster's slots, and a few to spare:
+        slots = max(1, int(ray.cluster_resources().get("CPU", 1) / max(min(r["cpu"] for r in resources), 1e-3)))
+        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(8, 2 * slots)))
         tuner = tune.Tuner(
             trainable,
-            tune_config=tune.TuneConfig(search_alg=_tune_classes().PackSearcher([pack_label(p) for p in packs]),
+            tune_config=tune.TuneConfig(search_alg=_tune_classes().PackSearcher([pack_label(p) for p in packs], resources),
                                         num_samples=len(packs), reuse_actors=True,
                                         max_concurrent_trials=self.args.max_concurrent or None),
             run_config=tune.RunConfig(
@@ -284,17 +294,18 @@ def _define_tune_classes():
             pass
 
     class PackSearcher(Searcher):
-        """Hands out pack indices in order: O(1) per trial, a counter as its whole state."""
+        """Hands out pack indices in order, with each pack's label (the status table's) and
+        resources: O(1) per trial, a counter as its whole saved state."""
 
-        def __init__(self, labels: list[str]):
+        def __init__(self, labels: list[str], resources: list[dict]):
             super().__init__()
-            self.labels, self.next = labels, 0
+            self.labels, self.resources, self.next = labels, resources, 0
 
         def suggest(self, trial_id: str):
             if self.next >= len(self.labels):
                 return Searcher.FINISHED
-            self.next += 1
-            return {"pack": self.next - 1, "trains": self.labels[self.next - 1]}
+            i, self.next = self.next, self.next + 1
+            return {"pack": i, "trains": self.labels[i], "resources": self.resources[i]}
 
         def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
             pass
@@ -324,7 +335,7 @@ def _define_tune_classes():
             elif result.get("epoch"):
                 self.sink.epoch(trial.config["pack"], int(result["epoch"]), {})
 
-        def on_trial_complete(self, iteration, trials, trial, **info):
+        def on_experiment_end(self, trials, **info):
             self.drain()
 
         def on_trial_error(self, iteration, trials, trial, **info):
