@@ -23,8 +23,8 @@ memory is skipped.
 
 Rates and projection (harness/costmodel.py): the pack measurements are fitted to
     seconds per pack step = step overhead + K x flops_per_step / FLOP/s,
-and two more measurements give the seconds per scored sample (the classifier) and a trial's
-fixed cost (a tiny pack end to end, data and classifier already loaded). The whole Table 1
+and tiny packs run end to end (data and classifier already loaded), scoring more or fewer
+samples, give the seconds per scored sample and a trial's fixed cost (`overheads`). The whole Table 1
 grid is projected with these rates, in the sweep's own packs. `--save-rates` writes the
 rates to harness/rates.json, where the sweep reads them for its projection and ETA.
 
@@ -34,13 +34,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import subprocess
 import sys
 import time
-from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,7 +46,7 @@ import torch
 
 from harness.config import TrainConfig
 from harness.metrics import Scores
-from harness.models import IMAGE_DIM, linear_weights
+from harness.models import IMAGE_DIM
 from harness.packed import pack_memory
 
 REPO = Path(__file__).resolve().parents[1]
@@ -166,26 +164,31 @@ def pack_memory_estimate(arch: str, K: int) -> int:
 # --- rates and projection -----------------------------------------------------------------------
 
 def overheads(job: dict) -> dict:
-    """Seconds per scored sample (the ConvNet on a batch of samples) and one trial's fixed cost (a
-    tiny pack of 8 end to end through harness.trial.run_trial, MNIST and classifier loaded)."""
+    """Seconds per scored sample and a trial's fixed cost, from tiny packs of 8 run end to end
+    through harness.trial.run_trial (MNIST and classifier loaded) that score 64, 576 and 1088
+    samples per member at the end: a least-squares line through (samples scored, seconds). Its
+    slope is a sample's cost as the trainer scores them (generate, classify, statistics); its
+    intercept is the fixed cost (building the pack, one step, FID, the PNGs, the rows)."""
+    import numpy as np
+    from harness.costmodel import scored_samples
     from harness.trial import TrialEnv, run_trial
-    from harness.metrics import Scorer
     torch.set_num_threads(job["threads"])
     env = TrialEnv(job["data_dir"], None, threads=job["threads"], gpu=job["device"] != "cpu")
-    tiny = [replace(table1_gan_configs("small", 1)[i], sizeG=8, sizeD=8, trainImages=64, epochs=1,
-                    scoreSamples=64, epochScoreSamples=64) for i in range(8)]
-    run_trial(tiny, env)                                                 # loads and warms up
-    t = time.perf_counter()
-    run_trial(tiny, env)
-    trial = time.perf_counter() - t
-    scorer = Scorer(None, job["data_dir"], pick_device_for(job))
-    images = torch.rand(4096, IMAGE_DIM, device=pick_device_for(job)) * 2 - 1
-    scorer.classify(images[:256])
-    t = time.perf_counter()
-    scorer.classify(images)
-    if images.device.type == "cuda":
-        torch.cuda.synchronize()
-    return {"score_s_per_sample": (time.perf_counter() - t) / len(images), "trial_overhead_s": trial}
+
+    def tiny(score: int) -> list[TrainConfig]:
+        return [replace(table1_gan_configs("small", 1)[i], sizeG=8, sizeD=8, trainImages=64, epochs=1,
+                        scoreSamples=score, epochScoreSamples=64) for i in range(8)]
+
+    def seconds(pack: list[TrainConfig]) -> float:
+        t = time.perf_counter()
+        run_trial(pack, env)
+        return time.perf_counter() - t
+    run_trial(tiny(64), env)                                             # loads and warms up
+    packs = [tiny(score) for score in (64, 576, 1088)]
+    samples = [len(p) * scored_samples(p[0]) for p in packs]
+    times = [min(seconds(p) for _ in range(2)) for p in packs]
+    per_sample, fixed = np.polyfit(samples, times, 1)
+    return {"score_s_per_sample": max(0.0, float(per_sample)), "trial_overhead_s": max(0.0, float(fixed))}
 
 
 def pick_device_for(job: dict) -> torch.device:
@@ -277,7 +280,6 @@ def sweep_benchmark(results: Path, executor: str, data_dir: str | None) -> dict:
     wall = time.monotonic() - t0
     done.set()
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    import pandas as pd
     from harness.results import ResultsTable
     rows = ResultsTable(folder).df
     trials = round((1 / rows["packSize"]).sum()) if len(rows) else 0   # the trials that finished

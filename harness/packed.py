@@ -368,8 +368,8 @@ class PackOptimizer:
         self.adam: list[tuple] = []   # (start, end, cfg, m, v, steps), one tensor per parameter
         self.sgd: list[tuple] = []    # (start, end, cfg, momentum buffers: None until the first step)
         start = 0
-        for _, run in groupby(range(len(kinds)), key=lambda k: optimizer_settings(kinds[k], configs[k])):
-            end = start + len(list(run))
+        for _, block in groupby(range(len(kinds)), key=lambda k: optimizer_settings(kinds[k], configs[k])):
+            end = start + len(list(block))
             cfg = configs[start]
 
             def zeros() -> list[torch.Tensor]:

@@ -46,7 +46,8 @@ class ResultsError(Exception):
 def _read(path: Path) -> tuple[pa.Table, set[str]]:
     """A parquet file's rows and the names of the parts merged into it last."""
     try:
-        table = pq.read_table(path)
+        with open(path, "rb") as f:  # one open file: a table replaced meanwhile is read whole, old or new
+            table = pq.read_table(f)
     except FileNotFoundError:
         raise
     except Exception as e:  # arrow, OS and format errors alike

@@ -182,7 +182,6 @@ class Progress:
     total: int
     already: int
     costs: list[float]
-    sizes: list[int]
     projected: float | None
     started: float = field(default_factory=time.monotonic)
     finished: int = 0
@@ -369,10 +368,10 @@ def _run(grid: Grid, args, argv, table: ResultsTable, done: set[str], todo: list
         if rates:
             print(f"Projected wall time: {fmt_duration(projected)} ({rates.kind} rates: {rates.measured})", flush=True)
         else:
-            print(f"Projected wall time: unknown (no measured rate for this device kind; "
-                  f"python -m harness.bench --save-rates measures one)", flush=True)
+            print("Projected wall time: unknown (no measured rate for this device kind; "
+                  "python -m harness.bench --save-rates measures one)", flush=True)
         progress = Progress(total=len(grid.configs), already=len(done), costs=costs,
-                            sizes=[len(p) for p in packs], projected=projected)
+                            projected=projected)
         writer = RowWriter(grid, table, packs, progress)
         env = TrialEnv(
             data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else os.environ.get("HARNESS_DATA_DIR"),

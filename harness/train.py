@@ -36,7 +36,6 @@ import torch
 from PIL import Image
 from torch import nn
 
-from harness import families
 from harness.config import TrainConfig
 from harness.metrics import Scorer, Scores
 

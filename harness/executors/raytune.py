@@ -36,6 +36,11 @@ from harness.config import TrainConfig
 from harness.executors import ExecutorInfo, SweepStop, disk_full_message
 from harness.trial import TrialEnv, pack_label, run_trial
 
+# Default --gpus-per-trial: four packs in flight per GPU. Not yet set from a measurement: no GPU has
+# been lent to this project; `python -m harness.gpucheck` measures 1, 2 and 4 packs in flight
+# (its `concurrency` figures), and this number is to follow the fastest.
+GPUS_PER_TRIAL = 0.25
+
 TOKEN_FILE = Path.home() / ".ray" / "auth_token"
 
 
@@ -168,7 +173,7 @@ class RayExecutor:
         self.started = True
         res = ray.cluster_resources()
         gpus_available = res.get("GPU", 0)
-        gpus = self.args.gpus_per_trial if self.args.gpus_per_trial is not None else (0.25 if gpus_available else 0)
+        gpus = self.args.gpus_per_trial if self.args.gpus_per_trial is not None else (GPUS_PER_TRIAL if gpus_available else 0)
         gpu_memory = None
         if gpus:
             import torch
