@@ -342,7 +342,7 @@ def projection(throughput: dict, correctness: dict, concurrency: dict, kind: str
     return {"ok": True, "variant": variant, "pack_size": "24 GAN / 2 EBGAN (one architecture's configs per seed)",
             "concurrency": slots, "concurrency_speedup": speedups.get(slots, 1.0), "hours": hours,
             "hours_one_at_a_time": one / 3600, "fitted": asdict(rates),
-            "note": "training steps only; scoring adds ~1-2% on a GPU"}
+            "note": "training steps and an assumed 1 s per trial; scoring (35,000 samples per run over 25 epochs) is not measured here and not included: the slice's wall time shows what it adds"}
 
 
 # --- slice -----------------------------------------------------------------------------------------
