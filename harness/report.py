@@ -1203,7 +1203,8 @@ def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: p
         parts.append(f"<h2>{esc(caption)}</h2><p>{esc(progress)}</p>{_img(png, caption)}")
     parts.extend(sections)
     parts.append(f"<h2>Summary</h2><p>{esc(progress)}</p>")
-    parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+    parts.append('<div style="overflow-x:auto">'   # many columns: it scrolls, the page does not
+                 + table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="") + "</div>")
     parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in _notes(
         table.attrs["thresholds"], seed_agg)) + "</ul>")
     errors = runs.loc[runs["status"] == "error"]
