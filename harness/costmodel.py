@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness.config import TrainConfig
 from harness.models import linear_weights
-from harness.train import steps_per_epoch, total_steps
+from harness.train import scored_epochs, total_steps
 
 RATES_FILE = Path(__file__).with_name("rates.json")
 
@@ -41,8 +41,7 @@ def flops_per_step(cfg: TrainConfig) -> float:
 def scored_samples(cfg: TrainConfig) -> int:
     """Samples one config generates and classifies: each epoch's and the final set (the 8x8 grid
     is drawn but not classified: it is part of a trial's fixed cost)."""
-    epochs = total_steps(cfg) // steps_per_epoch(cfg)
-    return epochs * cfg.epochScoreSamples + cfg.scoreSamples
+    return scored_epochs(cfg) * cfg.epochScoreSamples + cfg.scoreSamples
 
 
 @dataclass

@@ -48,7 +48,8 @@ from harness.lock import FolderLock, LockHeld
 from harness.metrics import Scores
 from harness.models import linear_weights
 from harness.packed import pack_memory
-from harness.results import ResultsError, ResultsTable
+from harness.results import DONE, ResultsError, ResultsTable
+from harness.train import scored_epochs
 from harness.trial import TrialEnv
 
 GPU_MAX_PACK = 96  # the largest pack harness.gpucheck measures
@@ -237,9 +238,7 @@ class RowWriter:
         self.progress.epoch(pack, 0.0)
 
     def epoch(self, pack: int, epoch: int, scores: dict[str, float]) -> None:
-        c = self.packs[pack][0]
-        epochs = max(1, math.floor(c.epochs)) if c.epochs >= 1 else 1
-        self.progress.epoch(pack, min(1.0, epoch / epochs))
+        self.progress.epoch(pack, min(1.0, epoch / max(1, scored_epochs(self.packs[pack][0]))))
 
     def finished(self, pack: int, rows: list[dict]) -> None:
         configs = {c.config_id: c for c in self.packs[pack]}
@@ -406,7 +405,7 @@ def _run(grid: Grid, args, argv, table: ResultsTable, done: set[str], todo: list
     df = table.df
     ids = {c.config_id for c in grid.configs}
     rows = df[df["configId"].isin(ids)] if not df.empty else df
-    n_done = int(rows["status"].isin(("ok", "diverged")).sum()) if not rows.empty else 0
+    n_done = int(rows["status"].isin(DONE).sum()) if not rows.empty else 0
     n_err = int((rows["status"] == "error").sum()) if not rows.empty else 0
     print(f"{grid.name}: {n_done}/{len(grid.configs)} done, {n_err} errors; this run "
           f"{dt.timedelta(seconds=round(time.monotonic() - t1))}; results in {table.folder}", flush=True)

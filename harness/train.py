@@ -100,6 +100,11 @@ def total_steps(cfg: TrainConfig) -> int:
     return max(1, round(cfg.epochs * steps_per_epoch(cfg)))
 
 
+def scored_epochs(cfg: TrainConfig) -> int:
+    """How many epochs end within the run: each is scored and reported (`on_epoch`)."""
+    return total_steps(cfg) // steps_per_epoch(cfg)
+
+
 def save_sample_grid(images: torch.Tensor, path: Path) -> None:
     """64 images [64, 1024] in [-1, 1] -> an 8 x 8 grayscale PNG, [-1, 1] mapped linearly to 0..255
     (PIL, 8-bit: a tenth of the time and a third of the bytes of an RGBA plt.imsave), atomically."""

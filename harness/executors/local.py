@@ -19,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 import torch
 
 from harness.executors import ExecutorInfo
+from harness.train import scored_epochs
 from harness.trial import TrialEnv, device_for, pack_label, run_trial
 
 _EVENTS: "multiprocessing.Queue | None" = None  # a worker process's line back to the driver
@@ -63,7 +64,7 @@ class LocalExecutor:
     def epoch_line(self, packs, i: int, epoch: int, scores: dict[str, float], sink) -> None:
         finite = [v for v in scores.values() if math.isfinite(v)]
         best = f"{max(finite):.3f}" if finite else "n/a"
-        print(f"  trial {i + 1}: epoch {epoch}/{max(1, math.floor(packs[i][0].epochs))}: {len(scores)} training, "
+        print(f"  trial {i + 1}: epoch {epoch}/{max(1, scored_epochs(packs[i][0]))}: {len(scores)} training, "
               f"best I' {best}", flush=True)
         sink.epoch(i, epoch, scores)
 

@@ -180,9 +180,10 @@ class RayExecutor:
             if torch.cuda.is_available():
                 gpu_memory = torch.cuda.get_device_properties(0).total_memory
         where = f"cluster {self.address}" if self.address else "embedded, local"
-        return ExecutorInfo(description=f"Ray ({where}): {res.get('CPU', 0):g} CPUs, {gpus_available:g} GPUs",
-                            cpus=res.get("CPU", 0), gpus=gpus_available, gpus_per_trial=gpus,
-                            gpu_memory=gpu_memory, max_concurrent=self.args.max_concurrent)
+        self.info = ExecutorInfo(description=f"Ray ({where}): {res.get('CPU', 0):g} CPUs, {gpus_available:g} GPUs",
+                                 cpus=res.get("CPU", 0), gpus=gpus_available, gpus_per_trial=gpus,
+                                 gpu_memory=gpu_memory, max_concurrent=self.args.max_concurrent)
+        return self.info
 
     def preflight(self, need: dict) -> None:
         """One trivial actor with a trial's resources must start and answer within the timeout."""
@@ -237,8 +238,7 @@ class RayExecutor:
         # Tune keeps only one trial pending for a searcher of its own (it does so for grid search
         # only): then one trial runs at a time, however many CPUs there are. Enough pending trials
         # to fill the cluster's slots, and a few to spare:
-        slots = max(1, int(ray.cluster_resources().get("CPU", 1) / max(min(r["cpu"] for r in resources), 1e-3)))
-        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(8, 2 * slots)))
+        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(8, 2 * self.info.slots(resources))))
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(search_alg=_tune_classes().PackSearcher([pack_label(p) for p in packs], resources),
