@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from harness.config import TrainConfig
+from harness.config import setting_names
 
 # A diverged config has no samples to score; where a number is needed it scores the bottom of
 # the I' scale: I' is a mean of KL divergences, so >= 0, and a generator that collapsed to one
@@ -48,8 +48,6 @@ TOP_SETTINGS = 3
 BUDGET_RESAMPLES = 1000
 BUDGET_BAND = (0.05, 0.95)
 SEED = 0
-# Settings never used as predictors: identity and bookkeeping, not a choice of the grid.
-NOT_SETTINGS = ("seed", "family")
 
 
 # --- groups ----------------------------------------------------------------------------------
@@ -75,13 +73,13 @@ def groups(configs: pd.DataFrame, known: Iterable[str] = ()) -> list[dict[str, A
         rows = configs[configs["model"] == m]
         subs = rows["subgrid"].dropna().unique() if "subgrid" in rows else []
         if len(subs) > 1:
-            for s in _ordered_subgrids(rows):
+            for s in ordered_subgrids(rows):
                 out.append({"label": f"{m} {s}", "model": m, "subgrid": s,
                             "rows": rows[rows["subgrid"] == s]})
     return out
 
 
-def _ordered_subgrids(rows: pd.DataFrame) -> list[str]:
+def ordered_subgrids(rows: pd.DataFrame) -> list[str]:
     """Subgrids ordered as Fig. 3: optimD, optimG, then lr from large to small where present."""
     def key(s: str) -> tuple:
         r = rows[rows["subgrid"] == s].iloc[0]
@@ -170,11 +168,10 @@ def spread_summary(configs: pd.DataFrame) -> dict[str, float | str]:
 # --- item 4: hyperparameter importance -------------------------------------------------------
 
 def setting_columns(rows: pd.DataFrame) -> list[str]:
-    """The settings that vary within these rows: TrainConfig fields present, not all null,
-    with more than one distinct value (seed and family excluded)."""
-    names = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in NOT_SETTINGS]
+    """The settings that vary within these rows: settings columns (common and every family's own,
+    `config.setting_names`) present, not all null, with more than one distinct value."""
     out = []
-    for c in names:
+    for c in setting_names():
         if c in rows.columns:
             col = rows[c].dropna()
             if len(col) and col.astype(str).nunique() > 1:

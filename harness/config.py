@@ -157,12 +157,15 @@ class TrainConfig:
         It also hashes the family's `legacy_settings`: before families were plugins every config
         carried EBGAN's margin (10) and wPT (0), GAN's too, and results computed then are keyed
         by those ids; GAN declares them there so that its ids did not change."""
-        return _hash({**self.spec.legacy_settings, **self.to_dict()})
+        return _hash(self._identity())
 
     @property
     def settings_id(self) -> str:
         """The same hash without the seed: shared by all seeds of one config."""
-        return _hash({k: v for k, v in {**self.spec.legacy_settings, **self.to_dict()}.items() if k != "seed"})
+        return _hash({k: v for k, v in self._identity().items() if k != "seed"})
+
+    def _identity(self) -> dict[str, Any]:
+        return {**self.spec.legacy_settings, **self.to_dict()}
 
     def shape_key(self) -> tuple:
         """Configs with equal keys have identical tensor shapes and loops (they can be packed)."""
@@ -173,6 +176,12 @@ class TrainConfig:
 
 _FIELDS = [f for f in dataclasses.fields(TrainConfig) if f.name not in ("family", "settings")]
 COMMON_SETTINGS = tuple(f.name for f in _FIELDS)   # every field but family and settings (seed included)
+
+
+def setting_names() -> tuple[str, ...]:
+    """A config's settings as results-table columns: the common ones but the seed, then every
+    registered family's own (null in the rows of families they do not apply to)."""
+    return (*(c for c in COMMON_SETTINGS if c != "seed"), *(name for f in families.all() for name in f.settings))
 
 
 def _typed(v: Any, type_name: str) -> Any:

@@ -63,11 +63,10 @@ from scipy import stats  # noqa: E402
 
 from harness import analysis, families  # noqa: E402
 from harness.atomic import write_atomic  # noqa: E402
-from harness.config import COMMON_SETTINGS, TABLE1_SETTINGS  # noqa: E402
+from harness.config import TABLE1_SETTINGS, setting_names  # noqa: E402
 from harness.provenance import COLUMNS as PROVENANCE_COLUMNS  # noqa: E402
 from harness.results import ResultsError, ResultsTable  # noqa: E402
 
-MODELS = ("GAN", "EBGAN", "EBGAN-PT")  # the paper's models; `_models` has every registered one
 REFERENCE = "EBGAN"            # what every other family's rows are compared against
 BASELINE = "GAN"               # the paper's other model: Fig. 3's subgrids, the second reference of Fig. 2-style figures
 SEED_AGGS = ("mean", "median", "max")
@@ -82,8 +81,7 @@ FALLBACK_COLOR = "#949494"     # a model no registered family names (results of 
 
 def config_columns() -> tuple[str, ...]:
     """A config's settings (common and every family's; null where they do not apply) and labels."""
-    own = tuple(name for f in families.all() for name in f.settings)
-    return ("family", *(c for c in COMMON_SETTINGS if c != "seed"), *own, "model", "subgrid", "grid")
+    return ("family", *setting_names(), "model", "subgrid", "grid")
 
 
 def _models(present: Any = ()) -> list[str]:
@@ -257,16 +255,10 @@ def fig2_panels(configs: pd.DataFrame) -> dict[str, pd.DataFrame]:
             for name, depth in PANELS_FIG2.items()}
 
 
-def _subgrid_key(subgrid_rows: pd.DataFrame) -> tuple:
-    r = subgrid_rows.iloc[0]
-    return (r["optimD"], r["optimG"], -float(r["lr"]))
-
-
 def subgrid_panels(configs: pd.DataFrame, model: str = BASELINE) -> dict[str, pd.DataFrame]:
     """Fig. 3's panels: the GAN rows (or `model`'s) of each optimizer subgrid, ordered optimD, optimG, lr down."""
     rows = configs[configs["model"] == model]
-    groups = [g for _, g in rows.groupby("subgrid", sort=False)]
-    return {g["subgrid"].iloc[0]: g for g in sorted(groups, key=_subgrid_key)}
+    return {s: rows[rows["subgrid"] == s] for s in analysis.ordered_subgrids(rows)}
 
 
 def histogram_percentages(values: np.ndarray, bins: np.ndarray,
@@ -381,7 +373,7 @@ def summary_table(configs: pd.DataFrame, thresholds: dict[str, float] | None = N
     """
     thresholds = pooled_thresholds(configs) if thresholds is None else thresholds
     present = _models(configs["model"])
-    groups = [("model", m, configs[configs["model"] == m]) for m in present if (configs["model"] == m).any()]
+    groups = [("model", m, g) for m, g in _by_model(configs, present).items()]
     groups += [("subgrid", s, g) for s, g in subgrid_panels(configs).items()]
     for m in present:
         if m != BASELINE and m != REFERENCE:
@@ -465,6 +457,22 @@ def _render(fig: Figure, fmt: str) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=110)
     return buf.getvalue()
+
+
+def _write_figure(fig: Figure | None, out: Path, stem: str, written: list[Path], pdf: bool = False) -> bytes | None:
+    """`stem`.png (and .pdf) of a figure into `out`, atomically, their paths added to `written`;
+    returns the PNG's bytes (None, and nothing written, for no figure)."""
+    if fig is None:
+        return None
+    import matplotlib.pyplot as plt
+    data = _render(fig, "png")
+    write_atomic(out / f"{stem}.png", data)
+    written.append(out / f"{stem}.png")
+    if pdf:
+        write_atomic(out / f"{stem}.pdf", _render(fig, "pdf"))
+        written.append(out / f"{stem}.pdf")
+    plt.close(fig)  # a no-op for figures not made by pyplot
+    return data
 
 
 def _draw_histograms(ax, groups: dict[str, pd.DataFrame], bins: np.ndarray,
@@ -741,17 +749,13 @@ def _group_label(g: dict[str, Any], values: np.ndarray) -> str:
 
 def _layout(configs: pd.DataFrame) -> tuple[list[dict], dict[str, list[dict]]]:
     """The families, and per family with several subgrids its subgrid groups."""
-    gs = analysis.groups(configs, MODELS)
+    gs = analysis.groups(configs, _models())
     families = [g for g in gs if g["subgrid"] == "all"]
     subs: dict[str, list[dict]] = {}
     for g in gs:
         if g["subgrid"] != "all":
             subs.setdefault(g["model"], []).append(g)
     return families, subs
-
-
-def _has_fid(frame: pd.DataFrame) -> bool:
-    return "fid" in frame and np.isfinite(pd.to_numeric(frame["fid"], errors="coerce")).any()
 
 
 def draw_robustness(configs: pd.DataFrame, anchor: float | None, title: str) -> Figure:
@@ -952,7 +956,7 @@ def draw_noise(table: pd.DataFrame, configs: pd.DataFrame, title: str) -> Figure
         if len(ok):
             sns.histplot(data=ok, x="samplingSd", hue="model", element="step", stat="percent",
                          common_norm=False, palette=_colors(ok["model"].unique()), ax=ax2,
-                         hue_order=analysis.model_order(ok["model"], MODELS))
+                         hue_order=analysis.model_order(ok["model"], _models()))
     ax2.set_xlabel("per config: sqrt(mean over seeds of (I'_A - I'_B)² / 4)")
     ax2.set_title("each config's own sampling sd (one pair per seed: noisy)", fontsize="medium")
     _suptitle(fig, f"Two sources of noise in I' — {title}")
@@ -967,7 +971,7 @@ def draw_iprime_vs_fid(fooled: pd.DataFrame, thr: dict[str, float], anchor: floa
     if fooled.empty:
         return None
     import matplotlib.pyplot as plt
-    models = analysis.model_order(fooled["model"], MODELS)
+    models = analysis.model_order(fooled["model"], _models())
     colors = _colors(models)
 
     def panel(data: pd.DataFrame, **_: Any) -> None:
@@ -1014,7 +1018,7 @@ def draw_margin(mruns: pd.DataFrame, folder: Path, anchor: float | None,
     order = [f"{m:g}" for m in margins]
     d = mruns.assign(m=mruns["margin"].astype(float).map(lambda v: f"{v:g}"))
     ok = d[np.isfinite(run_scores(d))]
-    models = analysis.model_order(d["model"], MODELS)
+    models = analysis.model_order(d["model"], _models())
     colors = _colors(models)
     fig = _new_figure((max(9.0, 1.8 * len(margins)), 8))
     grid = fig.add_gridspec(2, len(margins), height_ratios=(2.2, 1))
@@ -1067,7 +1071,6 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
     """robustness.png, ecdf.png, importance.csv/.png, budget.csv/.png, noise.png,
     iprime_vs_fid.png and margin.png (each when there is something to draw), and the page's
     sections for them. `configs` must carry `fid` (analysis.fid_by_config)."""
-    import matplotlib.pyplot as plt
     esc = html.escape
     written: list[Path] = []
     sections: list[str] = []
@@ -1075,13 +1078,7 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
     anchor, anchor_text = real_anchor(runs, data_dir, classifier)
 
     def png(fig: Figure | None, stem: str) -> bytes | None:
-        if fig is None:
-            return None
-        data = _render(fig, "png")
-        plt.close(fig)  # a no-op for figures not made by pyplot
-        write_atomic(out / f"{stem}.png", data)
-        written.append(out / f"{stem}.png")
-        return data
+        return _write_figure(fig, out, stem, written)
 
     def csv(frame: pd.DataFrame, name: str) -> None:
         write_atomic(out / name, frame.to_csv(index=False))
@@ -1093,7 +1090,7 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
     sections.append(_section("ecdf", "ECDF of I' per family and subgrid", progress,
                              png(draw_ecdf(configs, anchor, title), "ecdf")))
 
-    imp, fits = analysis.importance(configs, MODELS)
+    imp, fits = analysis.importance(configs, _models())
     csv(imp, "importance.csv")
     fit_table = pd.DataFrame([{"family": f.family, "configs": f.n, "settings": ", ".join(f.settings),
                                "cvR2": f.r2, "cvR2Low": f.r2Low, "cvR2High": f.r2High,
@@ -1105,7 +1102,7 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
                              png(draw_importance(imp, fits, title), "importance"), extra,
                              "not drawn: no family has enough configs with varying settings"))
 
-    budget = analysis.budget_table(configs, MODELS)
+    budget = analysis.budget_table(configs, _models())
     csv(budget, "budget.csv")
     sections.append(_section("budget", "Best score against budget", progress,
                              png(draw_budget(budget, configs, anchor, title), "budget"),
@@ -1239,14 +1236,9 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str 
     pngs: dict[str, bytes] = {}
 
     def save(fig: Figure | None, stem: str, caption: str, pdf: bool) -> None:
-        if fig is None:
-            return
-        pngs[caption] = _render(fig, "png")
-        write_atomic(out / f"{stem}.png", pngs[caption])
-        written.append(out / f"{stem}.png")
-        if pdf:
-            write_atomic(out / f"{stem}.pdf", _render(fig, "pdf"))
-            written.append(out / f"{stem}.pdf")
+        data = _write_figure(fig, out, stem, written, pdf)
+        if data is not None:
+            pngs[caption] = data
 
     save(draw_fig2(configs, bins, title), "fig2_histograms", "Fig. 2: I' histograms", pdf=True)
     for family, models in other_families(configs).items():

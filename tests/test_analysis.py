@@ -127,6 +127,9 @@ def test_setting_columns_are_the_ones_that_vary():
     t = _grid_table(0, 0)
     assert analysis.setting_columns(t) == ["nLayerG", "sizeG", "dropoutD", "optimD", "lr"]
     # a null column (GAN's margin once families are plugins) or a constant one is no setting
+    varied = t.assign(margin=np.where(np.arange(len(t)) % 2, 10.0, 20.0))
+    # a family's own setting (EBGAN's margin) is a setting like the common ones
+    assert analysis.setting_columns(varied) == ["nLayerG", "sizeG", "dropoutD", "optimD", "lr", "margin"]
 
 
 def test_importance_ranks_a_planted_setting_first():
