@@ -78,7 +78,6 @@ from torch import nn
 from torch.optim.adam import adam as functional_adam
 from torch.optim.sgd import sgd as functional_sgd
 
-from harness import families
 from harness.config import TrainConfig
 from harness.metrics import Scorer
 from harness.models import IMAGE_DIM, LayerNorm, linear_weights
@@ -90,6 +89,13 @@ DROPOUT_SEED_OFFSET = 20_000   # masks="pack": the pack's mask generator is seed
 
 
 # --- the stacked layers ----------------------------------------------------------------------
+
+def stacked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """y[k] = x[k] W[k]^T + b[k] for x [K, B, in], W [K, out, in], b [K, out]."""
+    if weight.shape[1] == 1:  # a 1-unit output as (W x^T)^T: F.linear's matrix-vector rounding
+        return torch.baddbmm(bias.unsqueeze(-1), weight, x.transpose(1, 2)).transpose(1, 2)
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
 
 class StackedLinearFn(torch.autograd.Function):
     """y[k] = x[k] W[k]^T + b[k], with F.linear's backward written out per member:
@@ -103,9 +109,7 @@ class StackedLinearFn(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, layer: "StackedLinear") -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         ctx.layer = layer
-        if weight.shape[1] == 1:  # a 1-unit output as (W x^T)^T: F.linear's matrix-vector rounding
-            return torch.baddbmm(bias.unsqueeze(-1), weight, x.transpose(1, 2)).transpose(1, 2)
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+        return stacked_linear(x, weight, bias)
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
@@ -152,9 +156,7 @@ class StackedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.grad_in_place:
             return StackedLinearFn.apply(x, self.weight, self.bias, self)
-        if self.weight.shape[1] == 1:  # as StackedLinearFn.forward
-            return torch.baddbmm(self.bias.unsqueeze(-1), self.weight, x.transpose(1, 2)).transpose(1, 2)
-        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
+        return stacked_linear(x, self.weight, self.bias)   # plain autograd (torch.compile)
 
 
 class StackedBatchNorm(nn.Module):
@@ -308,7 +310,7 @@ def load_member(packed: nn.Module, k: int, member: nn.Module) -> None:
 def build_pack(configs: list[TrainConfig], device: torch.device, masks: Masks) -> tuple[nn.Module, nn.Module]:
     """The packed G and D of `configs` (their family's `build_packed`), member k initialized
     exactly as the reference trainer initializes it (the family's `build`)."""
-    family = families.of(configs[0])
+    family = configs[0].spec
     rng = DropoutRNG(masks, device, min(cfg.seed for cfg in configs))
     G, D = family.build_packed(configs, rng)
     for k, cfg in enumerate(configs):
@@ -489,7 +491,7 @@ class Pack:
                     m.grad_in_place = False
         # a CUDA graph replays the step for every remaining step: only for families whose
         # D steps per G step are 1 (the step is then always the same D + G step)
-        self.graphed = speed.graph and families.of(cfgs[0]).d_steps(cfgs[0].settings) == 1
+        self.graphed = speed.graph and cfgs[0].spec.d_steps(cfgs[0].settings) == 1
         self.opt_d = PackOptimizer(D, [m.optimD for m in cfgs], cfgs, capturable=self.graphed)
         self.opt_g = PackOptimizer(G, [m.optimG for m in cfgs], cfgs, capturable=self.graphed)
         self.g_params = self.opt_g.params
@@ -584,7 +586,7 @@ def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, s
     """
     if len({cfg.shape_key() for cfg in configs}) != 1:
         raise ValueError("train_pack: the configs must share one shape_key()")
-    if len(configs) > 1 and not families.of(configs[0]).packs:
+    if len(configs) > 1 and not configs[0].spec.packs:
         raise ValueError(f"train_pack: family {configs[0].family} does not pack; train its configs one by one")
     device = pick_device(str(device))
     speed = speed or Speed()

@@ -7,7 +7,7 @@ its report label(s) and colour. The grid loader, both trainers, the sweep and th
 ask the registry:
 
     families.get("ebgan")        # the Family registered under a grid file's key
-    families.of(cfg)             # ... of a TrainConfig
+    cfg.spec                     # ... of a TrainConfig (harness.config)
     families.all()               # every family, in report order
     families.colors()            # {model label: colour}, the same in every figure
 
@@ -218,10 +218,6 @@ def get(name: str) -> Family:
     if family is None:
         raise KeyError(f"family {name!r} is not one of {', '.join(names())}")
     return family
-
-
-def of(cfg: "TrainConfig") -> Family:
-    return get(cfg.family)
 
 
 def colors() -> dict[str, str]:
