@@ -48,11 +48,13 @@ from harness.config import TrainConfig
 from harness.metrics import Scores
 from harness.models import IMAGE_DIM
 from harness.packed import pack_memory
+from harness.provenance import device_name
+from harness.train import pick_device
 
 REPO = Path(__file__).resolve().parents[1]
 ARCHS = {"small": (2, 2, 400, 128), "middle": (3, 3, 1600, 512), "large": (5, 5, 3200, 1024)}
 COMBOS = [("adam", "adam"), ("sgd", "sgd"), ("adam", "sgd"), ("sgd", "adam")]
-TABLE1 = dict(runs=6656, epochs=25, steps_per_epoch=937)
+TABLE1 = dict(runs=6656, epochs=25)
 # timed steps per run (full, quick) and repeats, per architecture
 STEPS = {"small": ((60, 30), 3), "middle": ((8, 4), 2), "large": ((4, 2), 1)}
 
@@ -82,18 +84,6 @@ def table1_gan_configs(arch: str, steps: int, batch: int = 64) -> list[TrainConf
 
 
 # --- one measurement, in its own process ------------------------------------------------------
-
-def device_name(device: str) -> str:
-    """The CUDA device's name, or the CPU model."""
-    if pick_device_for({"device": device}).type == "cuda":
-        return torch.cuda.get_device_name(0)
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        import platform
-        return platform.processor() or "CPU"
-
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
@@ -189,11 +179,6 @@ def overheads(job: dict) -> dict:
     times = [min(seconds(p) for _ in range(2)) for p in packs]
     per_sample, fixed = np.polyfit(samples, times, 1)
     return {"score_s_per_sample": max(0.0, float(per_sample)), "trial_overhead_s": max(0.0, float(fixed))}
-
-
-def pick_device_for(job: dict) -> torch.device:
-    from harness.train import pick_device
-    return pick_device(job["device"])
 
 
 def fit_rates(sec: dict[str, dict[int, float]], over: dict, kind: str, threads: int, packs: bool, measured: str):
@@ -378,13 +363,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from harness.costmodel import flops_per_step, fmt_duration, project
     from harness.sweep import cpu_pack_size
-    kind = "cuda" if pick_device_for({"device": args.device}).type == "cuda" else "cpu"
+    device = pick_device(args.device)
+    kind = "cuda" if device.type == "cuda" else "cpu"
     over = run_worker({"overheads": True, "device": args.device, "threads": args.threads, "data_dir": args.data_dir})
     if "error" in over:
         print(f"\noverheads failed: {over['error']}")
         return 1
     measured = (f"python -m harness.bench{' --quick' if args.quick else ''} --threads {args.threads} on "
-                f"{device_name(args.device)}, {time.strftime('%Y-%m-%d')}")
+                f"{device_name(str(device))}, {time.strftime('%Y-%m-%d')}")
     pack_rates = fit_rates(sec, over, kind, args.threads, True, measured)
     ref_rates = fit_rates(sec, over, kind, args.threads, False, measured)
     if pack_rates is None:

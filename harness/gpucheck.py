@@ -43,10 +43,12 @@ from pathlib import Path
 
 import torch
 
-from harness.bench import ARCHS, mem_available, seconds_per_step, table1_gan_configs
+from harness.bench import (ARCHS, REPO, NullScorer, mem_available, pack_memory_estimate, seconds_per_step,
+                           table1_gan_configs, table1_packs)
 from harness.config import TrainConfig
 from harness.costmodel import Rates, flops_per_step, fmt_duration, project
 from harness.models import IMAGE_DIM
+from harness.provenance import device_name
 
 # Speed variants of the packed engine (harness.packed.Speed): name -> its switches.
 VARIANTS = {
@@ -74,7 +76,7 @@ MAX_FILES, MAX_BYTES = 8, 16 << 20
 
 # --- correctness -----------------------------------------------------------------------------------
 
-CHECK_GRID = Path(__file__).resolve().parents[1] / "grids" / "gpucheck.yaml"
+CHECK_GRID = REPO / "grids" / "gpucheck.yaml"
 HUGE_LR = 1e5   # a member of grids/gpucheck.yaml with a learning rate above this must diverge
 
 
@@ -192,8 +194,7 @@ class UtilizationSampler:
 
 def throughput_worker(job: dict) -> dict:
     """In its own process: the reference trainer (job pack 1) or packs of job["sizes"], one variant."""
-    from harness.bench import NullScorer
-    from harness.packed import Speed, pack_memory, train_pack
+    from harness.packed import Speed, train_pack
     from harness.train import pick_device, train
 
     device = pick_device(job["device"])
@@ -203,7 +204,7 @@ def throughput_worker(job: dict) -> dict:
     rows = []
     for K in job["sizes"]:
         row = {"arch": arch, "variant": job["variant"], "pack": K}
-        need = pack_memory(throughput_configs(arch, 1, 1)[0], max(K, 1))
+        need = pack_memory_estimate(arch, K)
         free = torch.cuda.mem_get_info()[0] if device.type == "cuda" else mem_available()
         if need > 0.8 * free:
             rows.append({**row, "status": "skipped", "error": f"needs ~{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free"})
@@ -234,7 +235,6 @@ def throughput_worker(job: dict) -> dict:
 
 def concurrency_worker(job: dict) -> dict:
     """One of several processes timing the same pack at once (started together by a file barrier)."""
-    from harness.bench import NullScorer
     from harness.packed import Speed, train_pack
     from harness.train import pick_device
     device = pick_device(job["device"])
@@ -313,7 +313,6 @@ def measure_concurrency(device: str, variant: str, quick: bool, deadline: float)
 
 def projection(throughput: dict, correctness: dict, concurrency: dict, kind: str) -> dict:
     """Hours for Table 1 with the fastest variant that passed correctness (and its pack sizes)."""
-    from harness.bench import table1_packs
     passed = [v for v, ok in correctness.get("variants_passed", {}).items() if ok]
     best = None
     for v in passed:
@@ -351,7 +350,7 @@ def run_slice(out: Path, device: str, data_dir: str, quick: bool, deadline: floa
     """Three Table 1 architectures, all their configs, short runs, through the local executor; the report."""
     import yaml
     from harness import report, sweep
-    table1 = yaml.safe_load((Path(__file__).resolve().parents[1] / "grids" / "mnist_table1.yaml").read_text())
+    table1 = yaml.safe_load((REPO / "grids" / "mnist_table1.yaml").read_text())
     table1["name"] = "gpucheck_slice"
     table1["settings"].update(epochs=1 if quick else 2, trainImages=640 if quick else 12800,
                               scoreSamples=500 if quick else 2000, epochScoreSamples=200 if quick else 500)
@@ -475,7 +474,6 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     end = t0 + args.budget
     device = torch.device(args.device)
-    from harness.bench import device_name
     variants = [v for v in VARIANTS if args.device == "cuda" or v in CPU_VARIANTS]
     if args.quick:
         variants = variants[:1]
