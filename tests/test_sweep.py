@@ -391,6 +391,24 @@ def test_trial_resources_are_sized_to_the_pack():
     assert trial_resources(large * 24, 1, 0.25, None)["gpu"] == 0.25  # card size unknown: as asked
 
 
+def test_the_embedded_ray_is_its_own_not_a_ray_start_recorded_on_the_machine(tmp_path, data_dir):
+    """`ray start` records its address in <Ray's temp dir>/ray/ray_current_cluster, and a bare
+    ray.init() joins it, even when that cluster is gone (it then waits for its GCS for minutes).
+    Without --address the sweep starts a Ray of its own."""
+    import shutil
+    import tempfile
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's sockets live below it
+    try:
+        (ray_tmp / "ray").mkdir()
+        (ray_tmp / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{_free_port()}")  # nobody there
+        out = sweep("grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir, "--limit", "1",
+                    env={"RAY_TMPDIR": str(ray_tmp)}, timeout=180)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert "embedded, local" in out.stdout and len(table(tmp_path)) == 1
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
 def test_unreachable_cluster_is_one_line_and_exit_2(tmp_path, data_dir):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

@@ -169,7 +169,9 @@ class RayExecutor:
                                 f"({str(e).splitlines()[0][:200]}); check the address (ray status on the head); "
                                 f"{auth_hint()}", 2) from None
         else:
-            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+            # address="local": a Ray of the sweep's own, never a cluster found on this machine (ray.init()
+            # with no address joins the last `ray start` recorded in /tmp/ray, even a dead one)
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False)
         self.started = True
         res = ray.cluster_resources()
         gpus_available = res.get("GPU", 0)
