@@ -5,10 +5,9 @@ means for the whole Table 1 grid.
                             [--archs small,middle,large] [--concurrent]
 
 What is measured: training steps only (one D and one G update per model), through the real
-trainers (`harness.train.train`, `harness.packed.train_pack`) on synthetic images, from their
-own `stepsPerSec` (build and scoring excluded): steady-state seconds per step are the time
-difference of a long and a short run over their step difference (first-step costs cancel),
-best of a few repeats. A model-step is one step of one config: a pack of K doing s steps/s
+trainers (`harness.train.train`, `harness.packed.train_pack`) on synthetic images: steady-state
+seconds per step between two synchronized clock reads within one run, after its first steps
+(`harness.measure.time_steps`), best of a few repeats. A model-step is one step of one config: a pack of K doing s steps/s
 makes K*s model-steps/s. "x ref" is over the reference trainer on the same configs.
 
 Configs: GAN configs of one Table 1 architecture, mixing optimizers as Table 1 does. Packs of
@@ -36,7 +35,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -45,42 +43,14 @@ from pathlib import Path
 import torch
 
 from harness.config import TrainConfig
-from harness.metrics import Scores
-from harness.models import IMAGE_DIM
-from harness.packed import pack_memory
+from harness.measure import (ARCHS, emit, free_memory, pack_memory_estimate, run_worker, table1_gan_configs,
+                             table1_packs, table1_variant, time_steps, write_grid)
 from harness.provenance import device_name
 from harness.train import pick_device
 
-REPO = Path(__file__).resolve().parents[1]
-ARCHS = {"small": (2, 2, 400, 128), "middle": (3, 3, 1600, 512), "large": (5, 5, 3200, 1024)}
-COMBOS = [("adam", "adam"), ("sgd", "sgd"), ("adam", "sgd"), ("sgd", "adam")]
-TABLE1 = dict(runs=6656, epochs=25)
+TABLE1 = dict(epochs=25)
 # timed steps per run (full, quick) and repeats, per architecture
 STEPS = {"small": ((60, 30), 3), "middle": ((8, 4), 2), "large": ((4, 2), 1)}
-
-
-class NullScorer:
-    """Stands in for Scorer: the benchmark times steps, not scoring."""
-
-    def classify(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.empty(len(images), 10), torch.empty(len(images), 8)
-
-    def scores_from(self, log_p: torch.Tensor, feats: torch.Tensor, fid: bool = True) -> Scores:
-        return Scores(0.0, 1.0, 0.0, [0] * 10)
-
-    def score(self, images: torch.Tensor, fid: bool = True) -> Scores:
-        return self.scores_from(*self.classify(images), fid=fid)
-
-
-def table1_gan_configs(arch: str, steps: int, batch: int = 64) -> list[TrainConfig]:
-    """The 24 GAN configs of one architecture, ordered so every prefix mixes optimizers."""
-    nLayerG, nLayerD, sizeG, sizeD = ARCHS[arch]
-    # `steps` steps of an epoch of steps + 1: no end-of-epoch work (weight check, scoring) in the timing
-    base = TrainConfig(family="gan", nLayerG=nLayerG, nLayerD=nLayerD, sizeG=sizeG, sizeD=sizeD,
-                       trainImages=batch * (steps + 1), epochs=steps / (steps + 1), batchSize=batch,
-                       scoreSamples=64, epochScoreSamples=64)
-    return [replace(base, lr=lr, dropoutD=dropout, optimD=d, optimG=g)
-            for lr in (0.01, 0.001, 0.0001) for dropout in (False, True) for d, g in COMBOS]
 
 
 # --- one measurement, in its own process ------------------------------------------------------
@@ -90,65 +60,35 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def seconds_per_step(run, steps: int, repeats: int) -> float:
-    """Steady-state seconds per step of `run(n)` (a trainer call of n steps returning its steps/s):
-    (time of `steps` steps - time of n1 < steps steps) / (steps - n1), best of `repeats`, after
-    one warm-up call, so that first-step costs (page faults of fresh buffers) cancel out."""
-    n1 = max(1, steps // 3)
-    run(n1)
-    return min((steps / run(steps) - n1 / run(n1)) / (steps - n1) for _ in range(repeats))
-
-
-def worker(job: dict) -> dict:
-    """Time the reference (pack == 1: each of the 8 cost classes) or one pack; report JSON."""
-    from harness.packed import train_pack
-    from harness.train import pick_device, train
-
+def worker(job: dict) -> None:
+    """Time the reference (pack == 1: each of the 8 cost classes) or one pack; one JSON line."""
     torch.set_num_threads(job["threads"])
     device = pick_device(job["device"])
     steps, repeats = job["steps"], job["repeats"]
-    data = (torch.rand(64 * max(steps + 1, 4), IMAGE_DIM) * 2 - 1).to(device)
     warm = replace(table1_gan_configs(job["arch"], 3)[0], sizeG=32, sizeD=16)
-    train(warm, data, NullScorer(), None, device)                       # library warm-up
-    train_pack([warm, replace(warm, optimD="sgd")], data, NullScorer(), None, device)
+    time_steps([warm], 1, device)                                        # library warm-up
+    time_steps([warm, replace(warm, optimD="sgd")], 1, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     base = rss_bytes()
     out: dict = {}
+    configs = table1_gan_configs(job["arch"], 1)
     if job["pack"] == 1:
-        out["sec_per_step"] = {}
-        for i in range(8):
-            def run(n: int) -> float:
-                return train(table1_gan_configs(job["arch"], n)[i], data, NullScorer(), None, device).stepsPerSec
-            c = table1_gan_configs(job["arch"], 1)[i]
-            out["sec_per_step"][f"{c.optimD}/{c.optimG}/{c.dropoutD}"] = seconds_per_step(run, steps, repeats)
+        out["sec_per_step"] = {f"{c.optimD}/{c.optimG}/{c.dropoutD}": min(time_steps([c], steps, device)
+                                                                          for _ in range(repeats))
+                               for c in configs[:8]}
     else:
-        def run(n: int) -> float:
-            pack = table1_gan_configs(job["arch"], n)[: job["pack"]]
-            return train_pack(pack, data, NullScorer(), None, device)[0].stepsPerSec
-        out["model_steps_per_sec"] = job["pack"] / seconds_per_step(run, steps, repeats)
+        out["model_steps_per_sec"] = job["pack"] / min(time_steps(configs[: job["pack"]], steps, device)
+                                                       for _ in range(repeats))
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out["peak_bytes"] = (torch.cuda.max_memory_allocated() if device.type == "cuda" else max(0, peak_rss - base))
     out["device"] = str(device)
-    return out
+    emit(out)
 
 
-def run_worker(job: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "harness.bench", "--worker", json.dumps(job)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def mem_available() -> int:
-    with open("/proc/meminfo") as f:
-        info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
-    return info.get("MemAvailable", 0)
-
-
-def pack_memory_estimate(arch: str, K: int) -> int:
-    return pack_memory(table1_gan_configs(arch, 1)[0], K)
+def measure(job: dict) -> dict:
+    lines, error = run_worker("harness.bench", job, timeout=3600)
+    return lines[-1] if lines and not error else {"error": error or "no measurement"}
 
 
 # --- rates and projection -----------------------------------------------------------------------
@@ -193,22 +133,16 @@ def fit_rates(sec: dict[str, dict[int, float]], over: dict, kind: str, threads: 
                  trial_overhead_s=over["trial_overhead_s"], threads=threads, measured=measured)
 
 
-def table1_packs(pack_size) -> list:
-    from harness.grid import load_grid
-    from harness.sweep import make_packs
-    return make_packs(load_grid(REPO / "grids" / "mnist_table1.yaml").configs, pack_size)
-
-
 def concurrency(job: dict) -> float:
     """Model-steps/s of two identical measurements run at once, over one run alone (2.0 = perfect)."""
+    from harness.measure import run_workers
+
     def rate(r: dict) -> float:
         if "model_steps_per_sec" in r:
             return r["model_steps_per_sec"]
         return len(r["sec_per_step"]) / sum(r["sec_per_step"].values())
-    alone = rate(run_worker(job))
-    cmd = [sys.executable, "-m", "harness.bench", "--worker", json.dumps(job)]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    return sum(rate(json.loads(p.communicate()[0].strip().splitlines()[-1])) for p in procs) / alone
+    alone = rate(measure(job))
+    return sum(rate(lines[-1]) for lines, _ in run_workers("harness.bench", [job, job], timeout=3600)) / alone
 
 
 # --- the sweep's driver at Table 1's scale (--sweep) ---------------------------------------------
@@ -219,16 +153,10 @@ TINY_WIDTHS = {"sizeG": (400, 800, 1600, 3200), "sizeD": (128, 256, 512, 1024)} 
 def tiny_table1_grid(folder: Path) -> Path:
     """Table 1 with its counts and shapes (6656 configs; every architecture its own shape) but
     widths of 4-7 units and one step per run, scored on 64 samples: the driver's work, not training."""
-    import yaml
-    table1 = yaml.safe_load((REPO / "grids" / "mnist_table1.yaml").read_text())
-    table1["name"] = "bench_sweep"
-    table1["settings"].update(epochs=1, trainImages=64, scoreSamples=64, epochScoreSamples=64)
-    for fam in table1["families"].values():
-        for key, widths in TINY_WIDTHS.items():
-            fam[key] = [4 + widths.index(w) for w in fam[key]]
-    path = folder / "bench_sweep.yaml"
-    path.write_text(yaml.safe_dump(table1, sort_keys=False))
-    return path
+    def tiny(entry: dict) -> dict:
+        return {**entry, **{key: [4 + widths.index(w) for w in entry[key]] for key, widths in TINY_WIDTHS.items()}}
+    grid = table1_variant("bench_sweep", dict(epochs=1, trainImages=64, scoreSamples=64, epochScoreSamples=64), tiny)
+    return write_grid(grid, folder)
 
 
 def table1_pack_size(cfg: TrainConfig) -> int:
@@ -298,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.worker:
         job = json.loads(args.worker)
-        print(json.dumps(overheads(job) if job.get("overheads") else worker(job)))
+        emit(overheads(job)) if job.get("overheads") else worker(job)
         return 0
     if args.sweep:
         import tempfile
@@ -324,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         (full, quick), repeats = STEPS[arch]
         job = dict(arch=arch, device=args.device, threads=args.threads, steps=quick if args.quick else full,
                    repeats=1 if args.quick else repeats)
-        ref = run_worker({**job, "pack": 1})
+        ref = measure({**job, "pack": 1})
         if "error" in ref:
             print(f"{arch}: reference failed: {ref['error']}")
             continue
@@ -339,11 +267,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<36}{'ref':>5}{ref_rate(8):>15.1f}{1.0:>8.2f}{ref['peak_bytes'] / 2**20:>10.0f}", flush=True)
         for K in sizes:
             need = pack_memory_estimate(arch, K)
-            if args.device != "cuda" and need > 0.6 * mem_available():
+            free = free_memory(pick_device(args.device))
+            if need > 0.6 * free:
                 print(f"{label:<36}{K:>5}{'skipped':>15}  (needs ~{need / 2**30:.1f} GB, "
-                      f"{mem_available() / 2**30:.1f} GB free)", flush=True)
+                      f"{free / 2**30:.1f} GB free)", flush=True)
                 continue
-            r = run_worker({**job, "pack": K})
+            r = measure({**job, "pack": K})
             if "error" in r:
                 print(f"{label:<36}{K:>5}  failed: {r['error']}", flush=True)
                 continue
@@ -365,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.sweep import cpu_pack_size
     device = pick_device(args.device)
     kind = "cuda" if device.type == "cuda" else "cpu"
-    over = run_worker({"overheads": True, "device": args.device, "threads": args.threads, "data_dir": args.data_dir})
+    over = measure({"overheads": True, "device": args.device, "threads": args.threads, "data_dir": args.data_dir})
     if "error" in over:
         print(f"\noverheads failed: {over['error']}")
         return 1
@@ -388,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             fits.append(f"{'ref' if K == 1 else K}: {model / (K * s):.2f}")
         print(f"  model / measured seconds per step, {arch}: " + ", ".join(fits))
     slots = max(1, os.cpu_count() // args.threads) if kind == "cpu" else 4
-    print(f"\nTable 1 grid ({TABLE1['runs']} runs x {TABLE1['epochs']} epochs), projected by the cost model:")
+    runs = sum(map(len, table1_packs(1)))
+    print(f"\nTable 1 grid ({runs} runs x {TABLE1['epochs']} epochs), projected by the cost model:")
     for what, size, rates in (("reference trainer", 1, ref_rates), ("packs of 8 (2 if >16M weights), the CPU default", cpu_pack_size, pack_rates),
                               ("packs of 24", 24, pack_rates)):
         if rates is None:

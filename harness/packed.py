@@ -80,11 +80,12 @@ from torch.optim.sgd import sgd as functional_sgd
 
 from harness.config import TrainConfig
 from harness.metrics import Scorer
-from harness.models import IMAGE_DIM, LayerNorm, linear_weights
-from harness.train import (EpochHook, Streams, TrainResult, eager_steps, pick_device, run, sample_chunks,
-                           score_pack)
+from harness.models import D_INIT_STD, G_INIT_STD, IMAGE_DIM, LayerNorm, linear_weights
+from harness.train import (EpochHook, StepClock, StopHook, Streams, TrainResult, eager_steps, pick_device, run,
+                           sample_chunks, score_pack)
 
 Masks = Literal["reference", "pack"]
+Init = Literal["reference", "random"]
 DROPOUT_SEED_OFFSET = 20_000   # masks="pack": the pack's mask generator is seeded min(seeds) + this
 
 
@@ -97,30 +98,43 @@ def stacked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) ->
     return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
 
+def autocast_dtype_now(device_type: str) -> torch.dtype | None:
+    """The dtype autocast computes matmuls in here and now, or None outside autocast."""
+    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+
+
 class StackedLinearFn(torch.autograd.Function):
     """y[k] = x[k] W[k]^T + b[k], with F.linear's backward written out per member:
         dx[k] = dy[k] W[k],   dW[k] = dy[k]^T x[k],   db[k] = sum_B dy[k].
     dW goes straight into the layer's persistent gradient buffer `layer.weight.grad` (summed
     there when the layer is used twice, as D is on real and fake batches): a fresh [K, out, in]
-    tensor every step costs page faults that on a CPU rival the matmul itself."""
+    tensor every step costs page faults that on a CPU rival the matmul itself.
+
+    Under autocast (bf16, any device) the matmuls run in autocast's dtype, as F.linear's would:
+    x, W and b are cast on the way in; the weight and bias gradients are summed into their fp32
+    buffers and dx goes back in x's own dtype. Outside autocast nothing is cast."""
 
     @staticmethod
-    @torch.amp.custom_fwd(device_type="cuda")
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, layer: "StackedLinear") -> torch.Tensor:
+        ctx.layer, ctx.x_dtype = layer, x.dtype
+        ctx.low = autocast_dtype_now(x.device.type)
+        if ctx.low is not None:
+            x, weight, bias = x.to(ctx.low), weight.to(ctx.low), bias.to(ctx.low)
         ctx.save_for_backward(x, weight)
-        ctx.layer = layer
-        return stacked_linear(x, weight, bias)
+        with torch.autocast(x.device.type, enabled=False):
+            return stacked_linear(x, weight, bias)
 
     @staticmethod
-    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, dy: torch.Tensor):
         x, weight = ctx.saved_tensors
-        dx = torch.bmm(dy, weight) if ctx.needs_input_grad[0] else None
+        if ctx.low is not None:
+            dy = dy.to(ctx.low)
+        dx = torch.bmm(dy, weight).to(ctx.x_dtype) if ctx.needs_input_grad[0] else None
         if ctx.needs_input_grad[1]:
             ctx.layer.add_weight_grad(dy.transpose(1, 2), x)
         # dy arrives transposed from a StackedBatchNorm; summed so, it rounds unlike the
         # reference's contiguous [B, out] sum when out is not a multiple of 32 (e.g. sizeG 400)
-        db = dy.contiguous().sum(1) if ctx.needs_input_grad[2] else None
+        db = (dy.contiguous().sum(1) if ctx.low is None else dy.float().sum(1)) if ctx.needs_input_grad[2] else None
         return dx, None, db, None
 
 
@@ -145,7 +159,14 @@ class StackedLinear(nn.Module):
         if self.weight.grad is None:
             self.weight.grad = torch.empty_like(self.weight)
             self.grad_is_stale = True
-        if self.grad_is_stale:
+        if dy_t.dtype != self.weight.grad.dtype:                  # autocast: a low-precision dW, summed in fp32
+            dw = torch.bmm(dy_t, x).to(self.weight.grad.dtype)
+            if self.grad_is_stale:
+                self.weight.grad.copy_(dw)
+            else:
+                self.weight.grad.add_(dw)
+            self.grad_is_stale = False
+        elif self.grad_is_stale:
             torch.bmm(dy_t, x, out=self.weight.grad)
             self.grad_is_stale = False
         else:
@@ -307,11 +328,26 @@ def load_member(packed: nn.Module, k: int, member: nn.Module) -> None:
             getattr(s, name)[k].copy_(getattr(o, name))
 
 
-def build_pack(configs: list[TrainConfig], device: torch.device, masks: Masks) -> tuple[nn.Module, nn.Module]:
-    """The packed G and D of `configs` (their family's `build_packed`), member k initialized
-    exactly as the reference trainer initializes it (the family's `build`)."""
+def build_pack(configs: list[TrainConfig], device: torch.device, masks: Masks, init: Init = "reference"
+               ) -> tuple[nn.Module, nn.Module]:
+    """The packed G and D of `configs` (their family's `build_packed`).
+
+    init="reference": member k initialized exactly as the reference trainer initializes it (the
+    family's `build`, on the CPU, member by member). init="random": the stacks drawn at once on
+    the device from the same distributions (harness.models' N(0, std) weights, zero biases), not
+    any member's reference initialization: for throughput, where building 96 members one by one
+    would cost more than the steps timed."""
     family = configs[0].spec
     rng = DropoutRNG(masks, device, min(cfg.seed for cfg in configs))
+    if init == "random":
+        with torch.device(device):
+            G, D = family.build_packed(configs, rng)
+        for net, std in ((G, G_INIT_STD), (D, D_INIT_STD)):
+            for m in net.modules():
+                if isinstance(m, StackedLinear):
+                    nn.init.normal_(m.weight, 0.0, std)
+        rng.members = [torch.Generator().manual_seed(cfg.seed) if cfg.dropoutD else None for cfg in configs]
+        return G, D
     G, D = family.build_packed(configs, rng)
     for k, cfg in enumerate(configs):
         with torch.random.fork_rng(devices=[]):
@@ -438,19 +474,27 @@ class PackOptimizer:
 
 # --- device choices (plain functions, so that CPU tests cover the logic) -------------------------
 
+class SpeedUnsupported(ValueError):
+    """A speed switch that cannot apply to this pack (the reason is the message)."""
+
+
 @dataclass(frozen=True)
 class Speed:
     """The packed engine's speed switches, each measured by `python -m harness.gpucheck`:
-    TF32, bf16 autocast and CUDA graphs are CUDA's; torch.compile runs anywhere."""
+    TF32 and CUDA graphs are CUDA's; bf16 autocast and torch.compile run on any device."""
     tf32: bool = False     # TF32 matmuls: inputs rounded to 10 mantissa bits
     bf16: bool = False     # bf16 autocast of the forward passes (no trajectory can follow fp32's)
     graph: bool = False    # the whole D (+ G) step captured once as a CUDA graph, then replayed
     compile: bool = False  # torch.compile of G and D (their linears as plain autograd ops)
 
-    def check(self, device: torch.device) -> None:
-        cuda_only = [name for name in ("tf32", "bf16", "graph") if getattr(self, name)]
+    def check(self, device: torch.device, family=None) -> None:
+        """SpeedUnsupported if a switch cannot apply on this device (or to this family)."""
+        cuda_only = [name for name in ("tf32", "graph") if getattr(self, name)]
         if cuda_only and device.type != "cuda":
-            raise ValueError(f"train_pack: {', '.join(cuda_only)} need a CUDA device, not {device}")
+            raise SpeedUnsupported(f"{', '.join(cuda_only)} need a CUDA device, not {device}")
+        if self.compile and family is not None and family.needs_double_backward:
+            raise SpeedUnsupported(f"torch.compile cannot differentiate twice (aot_autograd has no double "
+                                   f"backward), and {family.title}'s loss needs it")
 
 
 @contextlib.contextmanager
@@ -470,11 +514,44 @@ def dropout_masks_for(device: torch.device) -> Masks:
 
 
 def autocast_dtype(device: torch.device, bf16: bool, bf16_supported: bool | None = None) -> torch.dtype | None:
-    """bf16 autocast only where asked for AND on a CUDA device that supports it; else None (fp32)."""
-    if not bf16 or device.type != "cuda":
+    """bf16 autocast where asked for, on a CPU or a CUDA device that supports it; else None (fp32)."""
+    if not bf16:
         return None
+    if device.type != "cuda":
+        return torch.bfloat16
     supported = torch.cuda.is_bf16_supported() if bf16_supported is None else bf16_supported
     return torch.bfloat16 if supported else None
+
+
+def compiled(module: nn.Module) -> nn.Module:
+    """torch.compile of a stacked G or D, with the dropout masks drawn outside what is compiled.
+
+    A mask drawn from a generator of its own (StackedDropout) breaks dynamo's graph, so a
+    Sequential with dropout layers is compiled as the runs between them, the dropouts eager.
+    Shapes are static (a pack keeps its shapes for its whole run, and inductor specialises its
+    kernels to them): each pack size and architecture compiles anew, which is why the Pack resets
+    dynamo's caches when it is built instead of marking the pack dimension dynamic."""
+    if not any(isinstance(m, StackedDropout) for m in module.modules()):
+        return torch.compile(module)
+    for name, child in module.named_children():
+        if isinstance(child, nn.Sequential) and any(isinstance(m, StackedDropout) for m in child):
+            runs, run = [], []
+            for layer in child:
+                if isinstance(layer, StackedDropout):
+                    runs += ([torch.compile(nn.Sequential(*run))] if run else []) + [layer]
+                    run = []
+                else:
+                    run.append(layer)
+            setattr(module, name, nn.Sequential(*runs, *([torch.compile(nn.Sequential(*run))] if run else [])))
+        elif not isinstance(child, StackedDropout):
+            setattr(module, name, compiled(child))
+    return module
+
+
+def compile_counts() -> dict[str, int]:
+    """Dynamo's counts since its last reset: graphs compiled and graph breaks."""
+    from torch._dynamo.utils import counters
+    return {"graphs": int(counters["stats"]["unique_graphs"]), "graph_breaks": int(sum(counters["graph_break"].values()))}
 
 
 # --- the packed backend of the training loop (harness.train.run) --------------------------------
@@ -483,19 +560,24 @@ class Pack:
     """K members as one stacked model, each with its own optimizer (harness.train.Backend)."""
     packed = True
 
-    def __init__(self, cfgs: list[TrainConfig], device: torch.device, masks: Masks, speed: Speed):
-        G, D = build_pack(cfgs, device, masks)
+    def __init__(self, cfgs: list[TrainConfig], device: torch.device, masks: Masks, speed: Speed,
+                 init: Init = "reference"):
+        G, D = build_pack(cfgs, device, masks, init)
         if speed.compile:  # dynamo traces plain autograd ops, not StackedLinearFn's in-place gradient
             for m in (*G.modules(), *D.modules()):
                 if isinstance(m, StackedLinear):
                     m.grad_in_place = False
+            # this pack's graphs only: past packs' cached graphs would count against dynamo's
+            # recompile limit, past which it runs eagerly; make that an error, never silent
+            torch._dynamo.reset()
+            torch._dynamo.config.fail_on_recompile_limit_hit = True
         # a CUDA graph replays the step for every remaining step: only for families whose
         # D steps per G step are 1 (the step is then always the same D + G step)
         self.graphed = speed.graph and cfgs[0].spec.d_steps(cfgs[0].settings) == 1
         self.opt_d = PackOptimizer(D, [m.optimD for m in cfgs], cfgs, capturable=self.graphed)
         self.opt_g = PackOptimizer(G, [m.optimG for m in cfgs], cfgs, capturable=self.graphed)
         self.g_params = self.opt_g.params
-        self.G, self.D = (torch.compile(G), torch.compile(D)) if speed.compile else (G, D)
+        self.G, self.D = (compiled(G), compiled(D)) if speed.compile else (G, D)
         self.device, self.amp = device, autocast_dtype(device, speed.bf16)
         dropout = [m for m in D.modules() if isinstance(m, StackedDropout)]
         self.generators = [dropout[0].rng.pack] if dropout and dropout[0].rng.pack is not None else []
@@ -574,15 +656,18 @@ class GraphedSteps:
 
 def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, samples_dir: Path | None = None,
                device: str | torch.device = "auto", record_losses: bool = False,
-               masks: Masks | None = None, speed: Speed | None = None, on_epoch: EpochHook | None = None
+               masks: Masks | None = None, speed: Speed | None = None, on_epoch: EpochHook | None = None,
+               stop: StopHook | None = None, step_clock: StepClock | None = None, init: Init = "reference"
                ) -> list[TrainResult]:
     """Train K configs of one shape_key() together; one TrainResult per config, in their order.
 
     masks: where dropout masks come from, "reference" or "pack" (default `dropout_masks_for`).
     speed: the engine's speed switches (`Speed`; default none: fp32, eager), measured by
            harness.gpucheck; bf16 and TF32 change the arithmetic, so no trajectory can follow the
-           fp32 reference (see PackOptimizer on EBGAN), only its statistics can.
-    on_epoch: as in train.train, with the I' of every member still training.
+           fp32 reference (see PackOptimizer on EBGAN), only its statistics can. SpeedUnsupported
+           if a switch cannot apply here.
+    on_epoch, stop, step_clock: as in train.train.
+    init: "reference" (each member as its reference run) or "random" (see build_pack).
     """
     if len({cfg.shape_key() for cfg in configs}) != 1:
         raise ValueError("train_pack: the configs must share one shape_key()")
@@ -590,12 +675,12 @@ def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, s
         raise ValueError(f"train_pack: family {configs[0].family} does not pack; train its configs one by one")
     device = pick_device(str(device))
     speed = speed or Speed()
-    speed.check(device)
+    speed.check(device, configs[0].spec)
     order = member_order(configs)
     cfgs = [configs[k] for k in order]                      # pack order; results go back in `configs` order
     with matmul_precision(speed.tf32):
-        results = run(lambda: Pack(cfgs, device, masks or dropout_masks_for(device), speed), cfgs, data,
-                      scorer, samples_dir, device, record_losses, on_epoch)
+        results = run(lambda: Pack(cfgs, device, masks or dropout_masks_for(device), speed, init), cfgs, data,
+                      scorer, samples_dir, device, record_losses, on_epoch, stop, step_clock)
     back: list[TrainResult | None] = [None] * len(cfgs)
     for k, result in enumerate(results):
         back[order[k]] = result
@@ -610,7 +695,7 @@ def generate_pack(G: PackedGenerator, n: int, nz: int, gens: list[torch.Generato
 
 
 __all__ = ["train_pack", "pack_memory", "score_pack", "generate_pack", "build_pack", "PackOptimizer",
-           "StackedLinear", "StackedBatchNorm", "StackedLayerNorm", "member_order"]
+           "StackedLinear", "StackedBatchNorm", "StackedLayerNorm", "member_order", "Speed", "SpeedUnsupported"]
 
 
 def pack_memory(cfg: TrainConfig, K: int, batch: int = 64) -> int:

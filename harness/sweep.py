@@ -21,6 +21,7 @@ a trial, a full disk; 130 interrupted (Ctrl-C or SIGTERM), with the command that
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import errno
 import json
@@ -34,7 +35,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from classifiers.convnet import ClassifierError, load_classifier
 from harness import families
@@ -223,15 +224,21 @@ class RowWriter:
     prints a line per config and the progress line, compacts the table now and then. A full disk
     stops the sweep (`stop_reason`)."""
 
-    def __init__(self, grid: Grid, table: ResultsTable, packs: list[list[TrainConfig]], progress: Progress):
+    def __init__(self, grid: Grid, table: ResultsTable, packs: list[list[TrainConfig]], progress: Progress,
+                 stop: Callable[[], bool] | None = None):
         self.grid, self.table, self.packs, self.progress = grid, table, packs, progress
         self.written: set[str] = set()
         self.stop_reason: SweepStop | None = None
         self.interrupted = threading.Event()
+        self.external_stop = stop
         self.last_compact = time.monotonic()
 
     @property
     def stopping(self) -> bool:
+        """Asked before every training step (local executor) and between trials: Ctrl-C or SIGTERM,
+        a full disk, or the caller's own `stop` (a deadline)."""
+        if self.external_stop is not None and not self.interrupted.is_set() and self.external_stop():
+            self.interrupted.set()
         return self.interrupted.is_set() or self.stop_reason is not None
 
     def started(self, pack: int) -> None:
@@ -293,16 +300,25 @@ class RowWriter:
         self.last_compact = time.monotonic()
 
 
-def install_stop_handlers(writer: RowWriter) -> None:
-    """Ctrl-C / SIGTERM: stop starting trials and end the sweep (exit 130); a second one quits at once."""
+@contextlib.contextmanager
+def stop_handlers(writer: RowWriter) -> Iterator[None]:
+    """Ctrl-C / SIGTERM inside: training stops at the next step (local executor), no trial starts,
+    and the sweep ends (exit 130); a second one quits at once. The caller's handlers after."""
     def handler(signum, frame):
         if writer.interrupted.is_set():
             raise KeyboardInterrupt
         writer.interrupted.set()
         print(f"\n{signal.Signals(signum).name}: stopping; rows already written are kept "
               f"(again to quit at once)", file=sys.stderr, flush=True)
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    if threading.current_thread() is not threading.main_thread():
+        yield   # signals reach the main thread only
+        return
+    before = signal.signal(signal.SIGINT, handler), signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
 
 
 def resume_command(argv: list[str]) -> str:
@@ -321,7 +337,8 @@ def resume_command(argv: list[str]) -> str:
 
 
 def run_sweep(grid: Grid, args: argparse.Namespace, argv: list[str],
-              pack_size: int | Callable[[TrainConfig], int] | None = None) -> int:
+              pack_size: int | Callable[[TrainConfig], int] | None = None,
+              stop: Callable[[], bool] | None = None) -> int:
     folder = Path(args.results).resolve() / grid.name
     with FolderLock(folder) as lock:
         if lock.note:
@@ -340,10 +357,11 @@ def run_sweep(grid: Grid, args: argparse.Namespace, argv: list[str],
             print(f"{grid.name}: all {len(grid.configs)} configs are done ({table.path})")
             return 0
         check_space(folder, MIN_FREE_BYTES + BYTES_PER_CONFIG * len(todo))
-        return _run(grid, args, argv, table, done, todo, pack_size)
+        return _run(grid, args, argv, table, done, todo, pack_size, stop)
 
 
-def _run(grid: Grid, args, argv, table: ResultsTable, done: set[str], todo: list[TrainConfig], pack_size) -> int:
+def _run(grid: Grid, args, argv, table: ResultsTable, done: set[str], todo: list[TrainConfig], pack_size,
+         stop: Callable[[], bool] | None) -> int:
     if args.executor == "local":
         from harness.executors.local import LocalExecutor
         executor = LocalExecutor(args)
@@ -371,16 +389,16 @@ def _run(grid: Grid, args, argv, table: ResultsTable, done: set[str], todo: list
                   "python -m harness.bench --save-rates measures one)", flush=True)
         progress = Progress(total=len(grid.configs), already=len(done), costs=costs,
                             projected=projected)
-        writer = RowWriter(grid, table, packs, progress)
+        writer = RowWriter(grid, table, packs, progress, stop)
         env = TrialEnv(
             data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else os.environ.get("HARNESS_DATA_DIR"),
             classifier=str(Path(args.classifier).resolve()) if args.classifier else None,
             threads=max(1, int(args.cpus_per_trial)), gpu=gpus > 0, fail=fail)
-        install_stop_handlers(writer)
         t1 = time.monotonic()
         interrupted = False
         try:
-            executor.run(packs, resources, env, writer)
+            with stop_handlers(writer):
+                executor.run(packs, resources, env, writer)
         except KeyboardInterrupt:
             interrupted = True
         except SweepStop:

@@ -46,6 +46,8 @@ GENERATE_BATCH = 2000     # samples per G forward when scoring
 # Called after each full epoch's scoring with (epoch number from 1, {configId: I'}) for the
 # configs still training; the sweep reports it to Ray Tune as an intermediate result.
 EpochHook = Callable[[int, dict[str, float]], None]
+# Asked before every step; True ends training there (`Stopped`): Ctrl-C, SIGTERM, a deadline.
+StopHook = Callable[[], bool]
 
 
 @dataclass
@@ -78,6 +80,45 @@ class TrainResult:
         row.pop("lossHistory")
         row.update({f"{name}PerEpoch": values for name, values in row.pop("epochMetrics").items()})
         return row
+
+
+class Stopped(Exception):
+    """Training was asked to stop (`stop()` returned True): raised at the next step; nothing of
+    the run is returned."""
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work: CUDA runs asynchronously, so a clock read without this
+    times the host's queueing, not the GPU's work (a no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def clock(device: torch.device) -> float:
+    """perf_counter once the device has finished what was queued: every timing here reads this."""
+    sync(device)
+    return time.perf_counter()
+
+
+class StepClock:
+    """Steady-state seconds per step within one run: the clock is read (device synchronized) at
+    the start of steps `first` and `last`, so the first steps (allocation, compilation, a CUDA
+    graph's capture) fall outside what is timed."""
+
+    def __init__(self, first: int, last: int):
+        if not 0 <= first < last:
+            raise ValueError(f"StepClock: need 0 <= first < last, not {first}, {last}")
+        self.first, self.last = first, last
+        self.times: dict[int, float] = {}
+
+    def tick(self, step: int, device: torch.device) -> None:
+        if step in (self.first, self.last):
+            self.times[step] = clock(device)
+
+    def seconds_per_step(self) -> float:
+        if len(self.times) < 2:
+            raise ValueError(f"StepClock: the run ended before step {self.last}")
+        return (self.times[self.last] - self.times[self.first]) / (self.last - self.first)
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -249,20 +290,23 @@ def eager_steps(body, streams: Streams, data: torch.Tensor, B: int, nz: int) -> 
 
 def train(cfg: TrainConfig, data: torch.Tensor, scorer: Scorer, samples_dir: Path | None = None,
           device: str | torch.device = "auto", record_losses: bool = False,
-          on_epoch: EpochHook | None = None) -> TrainResult:
+          on_epoch: EpochHook | None = None, stop: StopHook | None = None,
+          step_clock: StepClock | None = None) -> TrainResult:
     """Train one config on `data` ([N, 1024] in [-1, 1], first cfg.trainImages rows used)."""
     device = pick_device(str(device))
     return run(lambda: Reference(cfg, device), [cfg], data, scorer, samples_dir, device,
-               record_losses, on_epoch)[0]
+               record_losses, on_epoch, stop, step_clock)[0]
 
 
 # --- the loop ----------------------------------------------------------------------------------
 
 def run(make_backend: Callable[[], Backend], cfgs: list[TrainConfig], data: torch.Tensor, scorer: Scorer,
         samples_dir: Path | None, device: torch.device, record_losses: bool = False,
-        on_epoch: EpochHook | None = None) -> list[TrainResult]:
+        on_epoch: EpochHook | None = None, stop: StopHook | None = None,
+        step_clock: StepClock | None = None) -> list[TrainResult]:
     """Train the members `cfgs` (one shape_key()) with the backend `make_backend()` builds;
-    one TrainResult per member, in their order."""
+    one TrainResult per member, in their order. `stop` is asked before every step (True raises
+    `Stopped`); `step_clock` times steady-state steps."""
     start = time.perf_counter()
     c, K = cfgs[0], len(cfgs)
     family = c.spec
@@ -320,8 +364,12 @@ def run(make_backend: Callable[[], Backend], cfgs: list[TrainConfig], data: torc
             return l_d, l_g
 
         take_step = net.stepper(body, streams, data, B, c.nz)  # eager, or replays of a CUDA graph of `body`
-        loop_start = time.perf_counter()
+        loop_start = clock(device)
         for step in range(n_steps):
+            if stop is not None and stop():
+                raise Stopped(f"stopped at step {step} of {n_steps}")
+            if step_clock is not None:
+                step_clock.tick(step, device)
             if step % spe == 0:
                 streams.shuffle(len(data))
             g_step = (step + 1) % d_steps == 0
@@ -343,7 +391,7 @@ def run(make_backend: Callable[[], Backend], cfgs: list[TrainConfig], data: torc
                 alive_now = end_of_epoch(step)
                 if not alive_now:
                     break
-                t = time.perf_counter()
+                t = clock(device)
                 chunks = sample_chunks(net.G, c.epochScoreSamples, c.nz, streams.score, streams)
                 epoch_scores = score_pack(scorer, chunks, alive_now, fid=False)
                 for k, s in epoch_scores.items():
@@ -354,10 +402,10 @@ def run(make_backend: Callable[[], Backend], cfgs: list[TrainConfig], data: torc
                         metrics[m][k].append(means[k])
                     total.zero_()
                 g_steps = 0
-                score_time += time.perf_counter() - t
+                score_time += clock(device) - t
                 if on_epoch is not None:
                     on_epoch((step + 1) // spe, {cfgs[k].config_id: s.Iprime for k, s in epoch_scores.items()})
-        train_time = time.perf_counter() - loop_start - score_time
+        train_time = clock(device) - loop_start - score_time
         steps_run = step + 1
         if alive_now:
             alive_now = end_of_epoch(n_steps - 1)           # the weights at the end
@@ -374,7 +422,7 @@ def run(make_backend: Callable[[], Backend], cfgs: list[TrainConfig], data: torc
 
     steps_list, last_list = steps_done.tolist(), last.tolist()
     hist = torch.stack(history).transpose(0, 1).tolist() if history else [[] for _ in range(K)]
-    wall = time.perf_counter() - start
+    wall = clock(device) - start
     results = []
     for k, cfg in enumerate(cfgs):
         ok = k in final

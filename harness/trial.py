@@ -23,7 +23,7 @@ from harness.data import gan_training_set
 from harness.metrics import Scorer
 from harness.packed import train_pack
 from harness.provenance import provenance
-from harness.train import EpochHook, pick_device, train
+from harness.train import EpochHook, StopHook, pick_device, train
 
 
 class InjectedFailure(RuntimeError):
@@ -63,8 +63,10 @@ def device_for(env: TrialEnv) -> torch.device:
     return pick_device("cuda" if env.gpu and torch.cuda.is_available() else "cpu")
 
 
-def run_trial(configs: list[TrainConfig], env: TrialEnv, on_epoch: EpochHook | None = None) -> list[dict]:
-    """Train and score `configs` (one shape; one config = the reference trainer); their rows."""
+def run_trial(configs: list[TrainConfig], env: TrialEnv, on_epoch: EpochHook | None = None,
+              stop: StopHook | None = None) -> list[dict]:
+    """Train and score `configs` (one shape; one config = the reference trainer); their rows.
+    `stop` is asked before every step (harness.train.Stopped ends the trial there)."""
     torch.set_num_threads(max(1, env.threads))
     hit = sorted(c.config_id for c in configs if c.config_id in env.fail)
     if hit:
@@ -77,9 +79,9 @@ def run_trial(configs: list[TrainConfig], env: TrialEnv, on_epoch: EpochHook | N
                      lambda: Scorer(env.classifier, env.data_dir, device))
     with tempfile.TemporaryDirectory() as tmp:
         if len(configs) == 1:
-            results = [train(configs[0], data, scorer, Path(tmp), device, on_epoch=on_epoch)]
+            results = [train(configs[0], data, scorer, Path(tmp), device, on_epoch=on_epoch, stop=stop)]
         else:
-            results = train_pack(configs, data, scorer, Path(tmp), device, on_epoch=on_epoch)
+            results = train_pack(configs, data, scorer, Path(tmp), device, on_epoch=on_epoch, stop=stop)
         rows = []
         for cfg, res in zip(configs, results):
             row = {**res.to_row(), "packSize": len(configs)}  # what the row's timings mean

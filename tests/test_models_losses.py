@@ -114,3 +114,43 @@ def test_losses_reduce_over_the_last_dim_for_packs():
         assert packed[k].item() == pytest.approx(ebgan.d_loss_margin(e_real[k], e_fake[k], m).item())
     S = torch.randn(3, 8, 4)
     assert ebgan.pulling_away(S)[1].item() == pytest.approx(ebgan.pulling_away(S[1]).item(), rel=1e-5)
+
+
+# --- bf16: the formulas that measure a small difference run in fp32 ------------------------------
+
+def test_energy_pulling_away_and_gradient_norm_stay_fp32_under_bf16_autocast():
+    """Under autocast, G's fakes and D's reconstructions and codes arrive in bf16. Where the
+    formula is a small difference (an image minus its reconstruction; cosines squared, then the
+    diagonal taken off; a gradient's norm minus 1) it is computed in fp32 from those values, so it
+    equals the float64 answer on the same bf16 inputs; computed in bf16 it would not."""
+    from harness.families import wgan_gp
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(64, 1024, generator=g) * 2 - 1).bfloat16()
+    recon = (x.float() + 0.01 * torch.randn(64, 1024, generator=g)).bfloat16()
+    code = torch.randn(64, 32, generator=g).bfloat16()                 # f_PT ~ 1/32: a small sum off the diagonal
+    grad = (torch.randn(64, 1024, generator=g) / 32).bfloat16()         # norms near 1
+    scores = torch.randn(2, 64, generator=g).bfloat16()
+
+    def f64_energy():
+        return (recon.double() - x.double()).norm(dim=-1)
+
+    def f64_pt():
+        s = code.double() / code.double().norm(dim=-1, keepdim=True)
+        c2 = (s @ s.T).pow(2)
+        return (c2.sum() - c2.diagonal().sum()) / (64 * 63)
+
+    def f64_critic():
+        return scores[1].double().mean() - scores[0].double().mean() + 10 * (grad.double().norm(dim=-1) - 1).pow(2).mean()
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = ebgan.energy(x, recon), ebgan.pulling_away(code), wgan_gp.critic_loss(scores[0], scores[1], grad, 10.0)
+        naive_pt = (lambda s: ((s @ s.T).pow(2).sum() - (s @ s.T).pow(2).diagonal().sum()) / (64 * 63))(
+            torch.nn.functional.normalize(code, dim=-1))
+        naive_energy = (recon - x).norm(dim=-1)
+    assert all(t.dtype == torch.float32 for t in got)
+    assert torch.allclose(got[0].double(), f64_energy(), rtol=1e-5)
+    assert float(got[1]) == pytest.approx(float(f64_pt()), rel=1e-4)
+    assert float(got[2]) == pytest.approx(float(f64_critic()), rel=1e-4)
+    # what bf16 would have given
+    assert abs(float(naive_pt) - float(f64_pt())) > 1e-3 * float(f64_pt())
+    assert not torch.allclose(naive_energy.double(), f64_energy(), rtol=1e-3)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from classifiers.convnet import DEFAULT_WEIGHTS, sha256_file
 from harness.config import TrainConfig
@@ -301,6 +302,28 @@ def test_exit_codes_of_the_local_executor(tmp_path, data_dir):
     out = sweep(*common)
     assert out.returncode == 0, out.stderr[-2000:]
     assert set(table(tmp_path)["status"]) == {"ok"} and len(table(tmp_path)) == 4
+
+
+@pytest.mark.slow
+def test_one_sigterm_stops_the_local_executor_mid_pack_within_seconds(tmp_path, data_dir):
+    """The pack in flight stops at its next step (its rows were never written; resume retrains it),
+    the sweep ends with 130 and the resume command, without a second signal."""
+    grid = yaml.safe_load((REPO / "grids" / "smoke.yaml").read_text())
+    grid["settings"]["epochs"] = 200                      # minutes of training: only a stop ends it soon
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump({**grid, "name": "long"}))
+    proc = subprocess.Popen([sys.executable, "-m", "harness.sweep", str(path), "--results", str(tmp_path),
+                             "--data-dir", str(data_dir), "--executor", "local"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        if "epoch 2/200" in line:                          # mid-pack
+            break
+    proc.send_signal(signal.SIGTERM)
+    t = time.monotonic()
+    rest = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, rest[-2000:]
+    assert time.monotonic() - t < 5, "training went on after the signal"
+    assert "Resume with: python -m harness.sweep" in rest
 
 
 # --- real Ray Tune ------------------------------------------------------------------------------

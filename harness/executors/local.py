@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 import torch
 
 from harness.executors import ExecutorInfo
-from harness.train import scored_epochs
+from harness.train import Stopped, scored_epochs
 from harness.trial import TrialEnv, device_for, pack_label, run_trial
 
 _EVENTS: "multiprocessing.Queue | None" = None  # a worker process's line back to the driver
@@ -85,7 +85,10 @@ class LocalExecutor:
             sink.started(i)
             for attempt in range(self.retries + 1):
                 try:
-                    rows = run_trial(pack, env, lambda e, s, i=i: self.epoch_line(packs, i, e, s, sink))
+                    rows = run_trial(pack, env, lambda e, s, i=i: self.epoch_line(packs, i, e, s, sink),
+                                     stop=lambda: sink.stopping)
+                except Stopped:  # Ctrl-C, SIGTERM, a deadline: the pack in flight is dropped (resume reruns it)
+                    return
                 except Exception as e:  # a trial's failure is a row, not the sweep's end
                     if self.failed_attempt(i, attempt, e, sink):
                         continue

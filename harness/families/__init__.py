@@ -24,6 +24,7 @@ random stream (`draw.rand(B, 1)`: per member, drawn as the reference run draws i
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -33,7 +34,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -41,6 +42,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from harness.config import TrainConfig
 
 ENV = "HARNESS_FAMILIES"
+
+
+def fp32(formula: Callable) -> Callable:
+    """Compute `formula` in float32, autocast off, whatever precision its tensors come in.
+
+    For the formulas whose point is a small difference that bf16 (7 mantissa bits) rounds away:
+    EBGAN's energy (an image minus its reconstruction), its pulling-away term (cosines squared,
+    then the diagonal subtracted), WGAN-GP's gradient norm. Outside autocast, on float32 tensors,
+    it changes nothing: `.float()` returns the tensor itself."""
+    import torch
+
+    @functools.wraps(formula)
+    def in_fp32(*args):
+        device = next(a.device.type for a in args if isinstance(a, torch.Tensor))
+        with torch.autocast(device, enabled=False):
+            return formula(*(a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+                             for a in args))
+    return in_fp32
 
 
 class Settings(Mapping):

@@ -10,9 +10,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.families import Family
+from harness.families import Family, fp32
 
 
+@fp32
 def energy(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
     # D(x) = || Dec(Enc(x)) - x ||_2 per sample (SPEC: l2 norm over the 1024 pixels)
     return (reconstruction - x).norm(dim=-1)
@@ -28,6 +29,7 @@ def g_loss_energy(energy_fake: torch.Tensor) -> torch.Tensor:
     return energy_fake.mean(-1)
 
 
+@fp32
 def pulling_away(code: torch.Tensor) -> torch.Tensor:
     # Eq. 7: f_PT(S) = 1/(N(N-1)) sum_i sum_{j!=i} (S_i . S_j / (|S_i| |S_j|))^2,  S: [..., N, s]
     n = code.shape[-2]

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import torch
 
-from harness.families import Family
+from harness.families import Family, fp32
 
 
+@fp32
 def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor, grad_xhat: torch.Tensor,
                 lam: torch.Tensor | float) -> torch.Tensor:
     # Eq. 3: L = E[D(G(z))] - E[D(x)] + lambda E[(||grad_xhat D(xhat)||_2 - 1)^2]
