@@ -5,8 +5,8 @@ consumes one, and every setting lands as a column of the results table, so a rea
 a row against Table 1.
 
 Settings are of two kinds:
-- common ones, fields of TrainConfig: Table 1's (nLayerG ... lr) and SPEC's defaults where the
-  paper is silent (epochs, batchSize, ...), the same for every family;
+- common ones (harness.settings), fields of TrainConfig: Table 1's (nLayerG ... lr) and SPEC's
+  defaults where the paper is silent (epochs, batchSize, ...), the same for every family;
 - a family's own ones (EBGAN's margin and wPT, WGAN-GP's lambdaGP and nCritic, ...), declared
   with their defaults by the family (`harness.families`) and held in `cfg.settings`. They read
   as attributes too (`cfg.margin`), and are columns only in their family's rows: in the
@@ -19,42 +19,29 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from harness import families
 from harness.families import Family, Settings
+from harness.settings import COMMON_SETTINGS, TABLE1_SETTINGS, CommonSettings
 
-# Settings that define *what* is trained (the hashed identity of a config), as opposed to
-# bookkeeping that does not change the trajectory.
-TABLE1_SETTINGS = ("nLayerG", "nLayerD", "sizeG", "sizeD", "dropoutD", "optimD", "optimG", "lr")
+__all__ = ["TrainConfig", "ConfigError", "COMMON_SETTINGS", "TABLE1_SETTINGS", "setting_names",
+           "steps_per_epoch", "total_steps", "scored_epochs"]
+
+
+class ConfigError(ValueError):
+    """Everything impossible about a config, each problem 'setting: what is wrong' (`problems`)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
 
 
 @dataclass(frozen=True, init=False)
-class TrainConfig:
-    # -- Table 1 -------------------------------------------------------------------------
+class TrainConfig(CommonSettings):
     family: str = "gan"       # a registered family (harness/families/<family>.py)
-    nLayerG: int = 2          # weight layers in G
-    nLayerD: int = 2          # weight layers in D (auto-encoders: encoder layers + 1 decoder layer)
-    sizeG: int = 400          # units per hidden layer of G
-    sizeD: int = 128          # units per hidden layer of D (auto-encoders: the code size)
-    dropoutD: bool = False    # dropout in D's hidden layers
-    optimD: str = "adam"      # "adam" | "sgd"
-    optimG: str = "adam"      # "adam" | "sgd"
-    lr: float = 0.001
-    # -- SPEC's defaults where the paper is silent -----------------------------------------
-    epochs: float = 25        # passes over the training set (fractions allowed for smoke runs)
-    batchSize: int = 64
-    nz: int = 100             # z ~ N(0, I_nz)
-    dropoutRate: float = 0.5
-    adamBeta1: float = 0.5
-    adamBeta2: float = 0.999
-    sgdMomentum: float = 0.0
-    trainImages: int = 60000  # the first N training images are used (a slice for smoke runs)
-    scoreSamples: int = 10000       # samples scored at the end of training
-    epochScoreSamples: int = 1000   # samples scored after every epoch
-    # -- which run -------------------------------------------------------------------------
-    seed: int = 0
     # -- the family's own settings (its defaults filled in) ----------------------------------
     settings: Settings = Settings()
 
@@ -72,7 +59,7 @@ class TrainConfig:
             {k: _typed(v, type(defaults[k]).__name__) if k in defaults else v for k, v in merged.items()}))
         problems = self.problems()
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ConfigError(problems)
 
     def __getattr__(self, name: str) -> Any:
         """A family setting as an attribute: cfg.margin (only called when no field matches)."""
@@ -85,14 +72,24 @@ class TrainConfig:
 
     def problems(self) -> list[str]:
         """Everything impossible about this config, each as 'setting: what is wrong'."""
-        out = []
+        out = self._common_problems()
         spec = families.find(self.family)
         if spec is None:
-            out.append(f"family: {self.family!r} is not one of {', '.join(families.names())}")
+            return [f"family: {self.family!r} is not one of {', '.join(families.names())}", *out]
+        for name in self.settings:
+            if name not in spec.settings:
+                owner = families.setting_owner(name)
+                whose = f"it is {owner.name}'s" if owner else "no family has it"
+                out.append(f"{name}: not a setting of {spec.name} ({whose}); remove it")
+        return out or spec.problems(self.settings)
+
+    def _common_problems(self) -> list[str]:
+        out = []
         if self.nLayerG < 2:
             out.append(f"nLayerG: {self.nLayerG} < 2 (G needs a hidden and an output layer)")
         if self.nLayerD < 2:
-            out.append(f"nLayerD: {self.nLayerD} < 2 (EBGAN's D is >= 1 encoder layer + 1 decoder layer; GAN's D has a hidden and an output layer)")
+            out.append(f"nLayerD: {self.nLayerD} < 2 (EBGAN's D is >= 1 encoder layer + 1 decoder layer; "
+                       f"GAN's D has a hidden and an output layer)")
         for name in ("sizeG", "sizeD", "batchSize", "nz", "trainImages", "scoreSamples", "epochScoreSamples"):
             if getattr(self, name) < 1:
                 out.append(f"{name}: {getattr(self, name)} must be >= 1")
@@ -109,14 +106,6 @@ class TrainConfig:
             out.append("adamBeta1/adamBeta2: must be in [0, 1)")
         if self.batchSize > self.trainImages:
             out.append(f"batchSize: {self.batchSize} > trainImages {self.trainImages}")
-        if spec is not None:
-            for name in self.settings:
-                if name not in spec.settings:
-                    owner = families.setting_owner(name)
-                    whose = f"it is {owner.name}'s" if owner else "no family has it"
-                    out.append(f"{name}: not a setting of {spec.name} ({whose}); remove it")
-            if not out:
-                out += spec.problems(self.settings)
         return out
 
     @property
@@ -143,7 +132,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
         """The inverse of to_dict; keys of other families' settings (null in a results row) are ignored."""
         family = d.get("family", "gan")
         spec = families.get(family)
@@ -174,8 +163,23 @@ class TrainConfig:
                 self.epochScoreSamples, *(self.settings[s] for s in self.spec.shape_settings))
 
 
-_FIELDS = [f for f in dataclasses.fields(TrainConfig) if f.name not in ("family", "settings")]
-COMMON_SETTINGS = tuple(f.name for f in _FIELDS)   # every field but family and settings (seed included)
+_FIELDS = [f for f in dataclasses.fields(TrainConfig) if f.name in COMMON_SETTINGS]
+
+
+# --- the schedule of a run ------------------------------------------------------------------
+
+def steps_per_epoch(cfg: TrainConfig) -> int:
+    """D steps in one pass over the training set."""
+    return cfg.trainImages // cfg.batchSize
+
+
+def total_steps(cfg: TrainConfig) -> int:
+    return max(1, round(cfg.epochs * steps_per_epoch(cfg)))
+
+
+def scored_epochs(cfg: TrainConfig) -> int:
+    """How many epochs end within the run: each is scored and reported (the loop's `on_epoch`)."""
+    return total_steps(cfg) // steps_per_epoch(cfg)
 
 
 def setting_names() -> tuple[str, ...]:

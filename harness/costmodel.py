@@ -5,13 +5,14 @@ per device kind measured by `python -m harness.bench --save-rates`.
     Rates.load(kind)                 the measured rates of a device kind ("cpu", "cuda"), or None
     rates.pack_seconds(pack)         seconds to build, train and score one pack
     project(packs, rates, slots)     seconds for all packs on `slots` concurrent trials
+    pack_memory(cfg, K)              bytes a pack of K members of cfg's shape needs
 
-The model (each term fitted by the benchmark, see harness/bench.py):
+The model (each term fitted by the benchmark, see harness/tools/bench.py):
     pack seconds = trial overhead + steps x (step overhead + K x flops_per_step / flops per s)
                    + K x samples scored x seconds per scored sample
 The sweep uses it for the projection it prints before the first trial and for its ETA, which
-weighs what is left by this cost rather than by the number of configs (a G5x3200 pack costs
-~60x a G2x400 one).
+weighs what is left by this cost rather than by the number of configs (packs of the widest
+architectures cost far more than those of the narrowest).
 """
 from __future__ import annotations
 
@@ -21,11 +22,17 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.config import TrainConfig
-from harness.models import linear_weights
-from harness.train import scored_epochs, total_steps
+from harness.config import TrainConfig, scored_epochs, total_steps
+from harness.nets import IMAGE_DIM, linear_weights
 
 RATES_FILE = Path(__file__).with_name("rates.json")
+
+
+def pack_memory(cfg: TrainConfig, K: int, batch: int = 64) -> int:
+    """Bytes a pack of K members of cfg's shape needs: weights, gradients, Adam's m/v/denominator
+    and one member's reference modules (6 x 4 bytes per weight), plus activations."""
+    params = sum(linear_weights(cfg))
+    return int(K * params * 4 * 6 + batch * K * (cfg.sizeG * cfg.nLayerG + IMAGE_DIM * 6) * 4 * 4)
 
 
 def flops_per_step(cfg: TrainConfig) -> float:
@@ -60,7 +67,7 @@ class Rates:
         return self.trial_overhead_s + train + K * scored_samples(c) * self.score_s_per_sample
 
     @staticmethod
-    def load(kind: str, path: Path = RATES_FILE) -> "Rates | None":
+    def load(kind: str, path: Path = RATES_FILE) -> Rates | None:
         try:
             table = json.loads(Path(path).read_text())
         except (OSError, ValueError):

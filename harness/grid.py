@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from harness import families
-from harness.config import COMMON_SETTINGS, TABLE1_SETTINGS, TrainConfig
+from harness.config import COMMON_SETTINGS, TABLE1_SETTINGS, ConfigError, TrainConfig
 
 DEFAULT_MAX_CONFIGS = 1_000_000  # runs (configs x seeds) a grid may expand to; --max-configs raises it
 TOP_KEYS = ("name", "description", "settings", "seeds", "families")
@@ -68,12 +68,6 @@ def _default(name: str) -> Any:
 def family_keys(family: str) -> tuple[str, ...]:
     """What a family's entry may set, in product order: Table 1's, its own, the shared ones."""
     return TABLE1_SETTINGS + tuple(families.get(family).settings) + SHARED_SETTINGS
-
-
-def _problem_sep() -> re.Pattern:
-    """TrainConfig's ValueError joins problems 'setting: what' with '; ' (which a problem may also hold)."""
-    names = [*COMMON_SETTINGS, "family", *_family_settings()]
-    return re.compile(r"; (?=(?:%s)(?:/\w+)?: )" % "|".join(names))
 
 
 class GridError(Exception):
@@ -118,8 +112,8 @@ class Grid:
             "name": self.name, "path": str(self.path), "description": self.description,
             "settings": dict(self.settings), "seeds": list(self.seeds),
             "families": self.raw.get("families", {}),
-            "counts": {"total": len(self.configs), "by_family": self.by_family(),
-                       "by_model": self.by_model(), "gan_subgrids": self.gan_subgrids(),
+            "counts": {"total": len(self.configs), "byFamily": self.by_family(),
+                       "byModel": self.by_model(), "ganSubgrids": self.gan_subgrids(),
                        "subgrids": self.subgrids()},
         }
 
@@ -231,7 +225,7 @@ class _Reader:
         try:
             return self.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise self.error("file", f"cannot be read ({e})", "check the file's permissions and encoding")
+            raise self.error("file", f"cannot be read ({e})", "check the file's permissions and encoding") from None
 
     def parse(self, text: str) -> dict[str, Any]:
         try:
@@ -240,7 +234,7 @@ class _Reader:
             mark = getattr(e, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
             problem = getattr(e, "problem", None) or str(e)
-            raise self.error(where, f"invalid YAML ({problem})", "fix the YAML there")
+            raise self.error(where, f"invalid YAML ({problem})", "fix the YAML there") from None
         if not isinstance(doc, dict):
             what = "the file is empty" if doc is None else f"the file holds {_kind(doc)}"
             raise self.error("top level", f"{what}, expected a mapping",
@@ -270,12 +264,14 @@ class _Reader:
         expected = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}[want]
         fix = f"write {expected}, e.g. {_yaml(_default(name))}"
         if want is float and isinstance(v, str) and re.fullmatch(r"[-+]?\d+[eE][-+]?\d+", v.strip()):
-            fix = f"write it with a decimal point, e.g. {v.strip().replace('e', '.0e').replace('E', '.0e')} (YAML reads {v} as a string)"
+            example = v.strip().replace('e', '.0e').replace('E', '.0e')
+            fix = f"write it with a decimal point, e.g. {example} (YAML reads {v} as a string)"
         raise self.error(key, f"{_show(v)} is {_kind(v)}, expected {expected}", fix)
 
     def settings(self, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, dict):
-            raise self.error("settings", f"is {_kind(raw)}, expected a mapping", "write settings: then one 'name: value' per line")
+            raise self.error("settings", f"is {_kind(raw)}, expected a mapping",
+                             "write settings: then one 'name: value' per line")
         for name, v in raw.items():
             self.check_key("settings", name, SHARED_SETTINGS, "unknown setting")
             if isinstance(v, list):
@@ -294,7 +290,8 @@ class _Reader:
             raise self.error("seeds", "empty list", "give at least one seed, e.g. seeds: [0]")
         for s in seeds:
             if not isinstance(s, int) or isinstance(s, bool) or s < 0:
-                raise self.error("seeds", f"{_show(s)} is not a non-negative int", "write whole numbers, e.g. seeds: [0, 1, 2]")
+                raise self.error("seeds", f"{_show(s)} is not a non-negative int",
+                                 "write whole numbers, e.g. seeds: [0, 1, 2]")
         if len(set(seeds)) != len(seeds):
             raise self.error("seeds", "a seed is repeated", "list each seed once")
         return list(seeds)
@@ -303,7 +300,8 @@ class _Reader:
         """(where, family, axes, point) for every product point, in order."""
         fams = doc.get("families")
         if not isinstance(fams, dict) or not fams:
-            problem = "missing" if fams is None else ("empty" if fams == {} else f"is {_kind(fams)}, expected a mapping")
+            problem = ("missing" if fams is None else
+                       "empty" if fams == {} else f"is {_kind(fams)}, expected a mapping")
             raise self.error("families", problem, f"add families: with some of {', '.join(families.names())} "
                                                   "(see grids/smoke.yaml)")
         out, n_runs = [], 0
@@ -335,7 +333,8 @@ class _Reader:
             key = f"{where}.{name}"
             self.check_key(where, name, keys, "unknown setting")
             if not isinstance(values, list):
-                raise self.error(key, f"{_show(values)} is {_kind(values)}, not a list", f"write {name}: [{_yaml(values)}]")
+                raise self.error(key, f"{_show(values)} is {_kind(values)}, not a list",
+                                 f"write {name}: [{_yaml(values)}]")
             if not values:
                 raise self.error(key, "empty list", f"give at least one value, e.g. {name}: [{_yaml(_default(name))}]")
             for v in values:
@@ -344,27 +343,30 @@ class _Reader:
                 raise self.error(key, f"a value is repeated in {_yaml(values)}", "list each value once")
         for name in TABLE1_SETTINGS + tuple(families.get(family).settings):
             if name not in entry:
-                raise self.error(f"{where}.{name}", "missing", f"add {name}: [{_yaml(_default(name))}] (or the values you want)")
+                raise self.error(f"{where}.{name}", "missing",
+                                 f"add {name}: [{_yaml(_default(name))}] (or the values you want)")
         for name in SHARED_SETTINGS:
             if name not in entry and name not in settings:
                 raise self.error(f"settings.{name}", "missing",
-                                 f"add {name}: {_yaml(_default(name))} under settings (SPEC's default; no setting is implicit)")
+                                 f"add {name}: {_yaml(_default(name))} under settings (SPEC's default; "
+                                 f"no setting is implicit)")
         return entry
 
     def config(self, where: str, family: str, axes: dict, point: dict, seed: int) -> TrainConfig:
         try:
             return TrainConfig(family=family, seed=seed, **point)  # type: ignore[arg-type]
-        except ValueError as e:  # TrainConfig.problems(): report the first
-            first = _problem_sep().split(str(e))[0]
-            names, _, problem = first.partition(": ")
+        except ConfigError as e:  # TrainConfig.problems(): report the first
+            names, _, problem = e.problems[0].partition(": ")
             for name in names.split("/"):
                 if name in axes:
-                    raise self.error(f"{where}.{name}", problem, f"change or remove the value {_yaml(point[name])}")
-            raise self.error(f"settings.{names.split('/')[0]}", problem, "change the value")
+                    raise self.error(f"{where}.{name}", problem,
+                                     f"change or remove the value {_yaml(point[name])}") from None
+            raise self.error(f"settings.{names.split('/')[0]}", problem, "change the value") from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.grid", description="Check a grid file and print its counts.")
+    parser = argparse.ArgumentParser(prog="python -m harness.grid",
+                                     description="Check a grid file and print its counts.")
     parser.add_argument("grid", type=Path, help="a grid file, e.g. grids/mnist_table1.yaml")
     parser.add_argument("--max-configs", type=int, default=DEFAULT_MAX_CONFIGS,
                         help=f"refuse grids that expand to more runs (default {DEFAULT_MAX_CONFIGS:,})")

@@ -39,7 +39,7 @@ class FolderLock:
         except ValueError:
             return {}
 
-    def acquire(self) -> "FolderLock":
+    def acquire(self) -> FolderLock:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -81,7 +81,7 @@ class FolderLock:
             os.close(self.fd)  # closing the descriptor releases the flock
             self.fd = None
 
-    def __enter__(self) -> "FolderLock":
+    def __enter__(self) -> FolderLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from classifiers.convnet import DEFAULT_WEIGHTS, load_classifier, sha256_file
-from harness.data import default_cache_dir, load_mnist, to_tensor32
 from harness.atomic import write_atomic
+from harness.data import default_cache_dir, load_mnist, to_tensor32
 
 
 def modified_inception_score(log_p_y_given_x: torch.Tensor) -> float:
@@ -42,8 +42,8 @@ def inception_score(log_p_y_given_x: torch.Tensor) -> float:
 def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
     # FD = |mu1 - mu2|^2 + Tr(C1 + C2 - 2 (C1 C2)^(1/2))   (Heusel et al. 2017)
     # Tr (C1 C2)^(1/2) = sum of sqrt(eigenvalues of S C1 S), S = C2^(1/2): C1 C2 = C1 S S has the
-    # eigenvalues of S C1 S, which is symmetric PSD (two eigh, ~5x faster than scipy's sqrtm, same
-    # value to ~1e-14; collapsed samples' near-singular covariances need no special care)
+    # eigenvalues of S C1 S, which is symmetric PSD: two eigh instead of scipy's sqrtm, the same
+    # value, and collapsed samples' near-singular covariances need no special care
     w, v = np.linalg.eigh(cov2)
     s = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
     trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(s @ cov1 @ s), 0, None)).sum()
@@ -68,7 +68,7 @@ class Scores:
         return asdict(self)
 
     @classmethod
-    def missing(cls) -> "Scores":
+    def missing(cls) -> Scores:
         """The scores of a run that has no samples to score (diverged, or failed)."""
         return cls(Iprime=math.nan, inceptionScore=math.nan, fid=math.nan, classHist=[],
                    IprimeSetA=math.nan, IprimeSetB=math.nan)

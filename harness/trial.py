@@ -20,10 +20,9 @@ import torch
 
 from harness.config import TrainConfig
 from harness.data import gan_training_set
+from harness.engine import EpochHook, StopHook, pick_device, train, train_pack
 from harness.metrics import Scorer
-from harness.packed import train_pack
 from harness.provenance import provenance
-from harness.train import EpochHook, StopHook, pick_device, train
 
 
 class InjectedFailure(RuntimeError):
@@ -66,7 +65,7 @@ def device_for(env: TrialEnv) -> torch.device:
 def run_trial(configs: list[TrainConfig], env: TrialEnv, on_epoch: EpochHook | None = None,
               stop: StopHook | None = None) -> list[dict]:
     """Train and score `configs` (one shape; one config = the reference trainer); their rows.
-    `stop` is asked before every step (harness.train.Stopped ends the trial there)."""
+    `stop` is asked before every step (harness.engine.Stopped ends the trial there)."""
     torch.set_num_threads(max(1, env.threads))
     hit = sorted(c.config_id for c in configs if c.config_id in env.fail)
     if hit:

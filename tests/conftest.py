@@ -6,6 +6,8 @@ checked against its SHA-256 on first use: `harness.data.resolve_data_dir`, as fo
 """
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,26 @@ def scorer(data_dir):
     """The committed ConvNet's scorer."""
     from harness.metrics import Scorer
     return Scorer(None, data_dir)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs of its own (root only): remount it with `small_disk.size(...)`."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)],
+                                           capture_output=True).returncode:
+        pytest.skip("mounting a small file system needs root")
+
+    class Disk:
+        path = folder
+
+        @staticmethod
+        def size(size: str) -> None:
+            subprocess.run(["mount", "-o", f"remount,size={size}", str(folder)], check=True)
+
+        @staticmethod
+        def fill() -> None:
+            subprocess.run(["dd", "if=/dev/zero", f"of={folder / 'filler'}", "bs=16k"], capture_output=True)
+    yield Disk
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)

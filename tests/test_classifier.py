@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from classifiers import evaluate, train
-from classifiers.convnet import (DEFAULT_CARD, DEFAULT_WEIGHTS, ClassifierError, ConvNet, load_classifier,
-                                 sha256_file)
+from classifiers.convnet import DEFAULT_CARD, DEFAULT_WEIGHTS, ClassifierError, ConvNet, load_classifier, sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -72,15 +73,18 @@ def test_table1_families_counts_in_multiples_of_512_over_table1s_points():
     table1 = {tuple(getattr(c, k) for k in ARCH) for c in load_grid(GRIDS / "mnist_table1.yaml").configs}
     for model, subgrids in g.subgrids().items():
         for subgrid, n in subgrids.items():
-            points = [tuple(getattr(c, k) for k in ARCH) for c in g.configs if c.model == model and c.subgrid == subgrid]
+            points = [tuple(getattr(c, k) for k in ARCH) for c in g.configs
+                      if c.model == model and c.subgrid == subgrid]
             assert n == 512 and set(points) == table1, (model, subgrid)
-    shared = {c.family for c in g.configs if (c.optimD, c.optimG, c.lr, c.adamBeta1, c.adamBeta2) == ("adam", "adam", 0.001, 0.5, 0.999)}
+    paper = ("adam", "adam", 0.001, 0.5, 0.999)
+    shared = {c.family for c in g.configs if (c.optimD, c.optimG, c.lr, c.adamBeta1, c.adamBeta2) == paper}
     assert shared == {"lsgan", "wgan_gp", "began"}              # EBGAN's subgrid, for every family
     wgan = {(c.lr, c.adamBeta1, c.adamBeta2, c.lambdaGP, c.nCritic) for c in g.configs if c.family == "wgan_gp"}
     assert wgan == {(0.001, 0.5, 0.999, 10.0, 5), (0.0001, 0.0, 0.9, 10.0, 5)}   # (A) and Algorithm 1
     assert {c.gamma for c in g.configs if c.family == "began"} == {0.3, 0.5, 0.7}
     for c in g.configs:
-        assert c.seed == 0 and all(getattr(c, k) == SPEC_DEFAULTS[k] for k in SPEC_DEFAULTS if k not in ("adamBeta1", "adamBeta2"))
+        assert c.seed == 0
+        assert all(getattr(c, k) == SPEC_DEFAULTS[k] for k in SPEC_DEFAULTS if k not in ("adamBeta1", "adamBeta2"))
 
 
 def test_smoke_families_is_one_tiny_config_per_new_family():
@@ -99,7 +103,8 @@ def test_families_mini_grid():
 
 def test_yaml_merge_keys_and_overrides(tmp_path):
     doc = yaml.safe_dump(base(), sort_keys=False)
-    text = doc.replace("  gan:\n", "  gan: &g\n").replace("  ebgan:\n", "  lsgan:\n    <<: *g\n    lr: [0.01]\n  ebgan:\n")
+    text = doc.replace("  gan:\n", "  gan: &g\n").replace(
+        "  ebgan:\n", "  lsgan:\n    <<: *g\n    lr: [0.01]\n  ebgan:\n")
     g = load_grid(write(tmp_path, text, "merge.yaml"))
     assert {(c.family, c.lr) for c in g.configs} == {("gan", 0.001), ("lsgan", 0.01), ("ebgan", 0.001)}
     with pytest.raises(GridError, match="twice"):
@@ -122,7 +127,8 @@ def test_fig4_grid_has_the_papers_three_configs():
     g = load_grid(GRIDS / "mnist_fig4.yaml")
     got = {c.model: c for c in g.configs}
     assert len(g.configs) == 3 and set(got) == {"GAN", "EBGAN", "EBGAN-PT"}
-    arch = lambda c: (c.nLayerG, c.nLayerD, c.sizeG, c.sizeD, c.dropoutD, c.optimD, c.optimG, c.lr)
+    def arch(c):
+        return c.nLayerG, c.nLayerD, c.sizeG, c.sizeD, c.dropoutD, c.optimD, c.optimG, c.lr
     assert arch(got["GAN"]) == (5, 2, 1600, 1024, False, "sgd", "sgd", 0.01)
     for m in ("EBGAN", "EBGAN-PT"):
         assert arch(got[m]) == (5, 2, 800, 1024, False, "adam", "adam", 0.001) and got[m].margin == 10
@@ -203,17 +209,20 @@ BAD: list[tuple[str, Any, str, str]] = [  # id, document, key expected, another 
     ("table1-in-settings", edit(lambda d: d["settings"].update(lr=0.001)), "settings.lr", "families"),
     ("empty-list", edit(lambda d: gan(d).update(sizeD=[])), "families.gan.sizeD", "empty list"),
     ("not-a-list", edit(lambda d: gan(d).update(sizeD=128)), "families.gan.sizeD", "[128]"),
-    ("str-for-int", edit(lambda d: gan(d).update(nLayerG=["three"])), "families.gan.nLayerG", "expected a whole number"),
+    ("str-for-int", edit(lambda d: gan(d).update(nLayerG=["three"])), "families.gan.nLayerG",
+     "expected a whole number"),
     ("bool-for-int", edit(lambda d: gan(d).update(nLayerG=[True])), "families.gan.nLayerG", "a boolean"),
     ("int-for-bool", edit(lambda d: gan(d).update(dropoutD=[1])), "families.gan.dropoutD", "true or false"),
     ("yaml-1e-3", edit(lambda d: ebgan(d).update(lr=["1e-3"])),  # how YAML 1.1 reads lr: [1e-3]
      "families.ebgan.lr", "1.0e-3"),
     ("list-in-settings", edit(lambda d: d["settings"].update(epochs=[1, 2])), "settings.epochs", "one value"),
     ("repeated-value", edit(lambda d: gan(d).update(nLayerG=[2, 3, 3])), "families.gan.nLayerG", "repeated"),
-    ("ebgan-nLayerD-1", edit(lambda d: ebgan(d).update(nLayerD=[1, 2])), "families.ebgan.nLayerD", "decoder layer; GAN's D has"),
+    ("ebgan-nLayerD-1", edit(lambda d: ebgan(d).update(nLayerD=[1, 2])), "families.ebgan.nLayerD",
+     "decoder layer; GAN's D has"),
     ("gan-with-wPT", edit(lambda d: gan(d).update(wPT=[0.1])), "families.gan.wPT", "a setting of ebgan only"),
     ("margin-in-settings", edit(lambda d: d["settings"].update(margin=10)), "settings.margin", "families.ebgan"),
-    ("began-gamma-above-1", edit(lambda d: d["families"].update(began={**gan(d), "gamma": [0.5, 1.5], "lambdaK": [0.001]})),
+    ("began-gamma-above-1",
+     edit(lambda d: d["families"].update(began={**gan(d), "gamma": [0.5, 1.5], "lambdaK": [0.001]})),
      "families.began.gamma", "must be in [0, 1]"),
     ("wgan-missing-nCritic", edit(lambda d: d["families"].update(wgan_gp={**gan(d), "lambdaGP": [10]})),
      "families.wgan_gp.nCritic", "add nCritic: [5]"),

@@ -115,7 +115,7 @@ def test_half_split_estimates_the_sampling_spread_of_real_iprime(scorer, test_im
     """analysis.sampling_variance's assumption (var of I' ~ 1/N) on the ConvNet's real outputs:
     draws of N = 500 images (with replacement: an endless source, as a generator is); the sd of
     I' over draws against sqrt(mean (A - B)^2 / 4) from each draw's two halves of 250."""
-    from harness.analysis import sampling_variance
+    from harness.report.analysis import sampling_variance
     log_p, _ = scorer.classify(test_images)
     rng = np.random.default_rng(0)
     full, var = [], []

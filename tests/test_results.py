@@ -1,9 +1,13 @@
-"""The results table: rows replaced by configId, done = ok/diverged, parts and compaction, bad file.
-(Concurrent writers and interrupted compactions: tests/test_sweep.py.)"""
+"""The results table: rows replaced by configId, done = ok/diverged, parts and compaction, a bad
+file, writers that compact concurrently, a compaction killed before its deletes."""
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
 from harness.results import ResultsError, ResultsTable
+from tests.helpers import REPO
 
 
 def row(cid, status, iprime=1.0):
@@ -43,3 +47,42 @@ def test_unreadable_table_is_reported_not_replaced(tmp_path):
     with pytest.raises(ResultsError, match="trials.parquet cannot be read"):
         ResultsTable(tmp_path)
     assert (tmp_path / "trials.parquet").read_bytes() == b"PAR1 torn"
+
+
+def test_rows_written_concurrently_are_all_kept(tmp_path):
+    """Two writers add parts while each compacts: every row survives the merges."""
+    code = """
+import sys
+from harness.results import ResultsTable
+t = ResultsTable(sys.argv[1])
+for i in range(40):
+    t.add([{"configId": f"{sys.argv[2]}{i}", "status": "ok", "Iprime": float(i)}])
+    if i % 7 == 0:
+        t.compact()
+t.compact()
+"""
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), w], cwd=REPO) for w in "ab"]
+    reads = 0
+    while any(p.poll() is None for p in procs):   # a reader meanwhile sees whole tables only
+        ResultsTable(tmp_path)
+        reads += 1
+    assert all(p.wait() == 0 for p in procs) and reads
+    df = ResultsTable(tmp_path).df
+    assert sorted(df["configId"]) == sorted(f"{w}{i}" for w in "ab" for i in range(40))
+    assert not list((tmp_path / "parts").glob("*.parquet"))
+
+
+def test_a_part_left_by_a_killed_compaction_is_not_replayed(tmp_path):
+    t = ResultsTable(tmp_path)
+    t.add([{"configId": "x", "status": "error", "Iprime": float("nan")}])
+    old_part = next((tmp_path / "parts").glob("*.parquet")).read_bytes()
+    t.add([{"configId": "x", "status": "ok", "Iprime": 1.0}])
+    names = sorted(p.name for p in (tmp_path / "parts").glob("*.parquet"))
+    t.compact()
+    # a compaction killed before its deletes would leave merged parts behind
+    (tmp_path / "parts" / names[0]).write_bytes(old_part)
+    assert ResultsTable(tmp_path).df.set_index("configId").loc["x", "status"] == "ok"
+    t.add([{"configId": "y", "status": "ok", "Iprime": 2.0}])
+    t.compact()   # the next compaction deletes the leftover, and the row stays right
+    assert [p.name for p in (tmp_path / "parts").glob("*.parquet")] == []
+    assert ResultsTable(tmp_path).df.set_index("configId").loc["x", "status"] == "ok"

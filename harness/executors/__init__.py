@@ -1,5 +1,7 @@
-"""Where a sweep's trials run. Two executors, one contract:
+"""Where a sweep's trials run, and how: the sweep's options below its command line
+(`SweepOptions`), and two executors with one contract:
 
+    executor = LocalExecutor(options)  /  RayExecutor(options, results_folder)
     executor.start() -> ExecutorInfo        # connect, check that a trial can run; SweepStop(2) if not
     executor.run(packs, resources, env, sink)
     executor.stop()
@@ -13,12 +15,37 @@
 thread: `sink.started(i)`, `sink.epoch(i, epoch, {configId: I'})`, `sink.finished(i, rows)`
 (rows as `harness.trial.run_trial` returns them) or `sink.failed(i, message)` after the
 retries; `sink.stop(message)` ends the sweep (exit 2) for a reason of the executor's own (its
-storage is full). It returns early once `sink.stopping` is true (Ctrl-C, a full disk).
+storage is full). It returns early once `sink.stopping` is true (Ctrl-C, a full disk, the options' `stop`).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """How a sweep runs: what `python -m harness.sweep` parses its flags into (same names), and
+    what a program that runs a sweep gives `harness.sweep.run_sweep`."""
+    results: Path = Path("results")         # results folder; the grid's go to results/<grid name>/
+    data_dir: str | None = None             # MNIST (default: $HARNESS_DATA_DIR, else the cache)
+    classifier: str | None = None           # ConvNet weights (default: the committed ones)
+    executor: str = "ray"                   # "ray" | "local"
+    address: str | None = None              # an existing Ray cluster (default: $RAY_ADDRESS, else embedded)
+    gpus_per_trial: float | None = None     # default: GPUS_PER_TRIAL where GPUs exist, else 0
+    cpus_per_trial: float = 1
+    max_concurrent: int = 0                 # 0: as resources allow
+    pack_size: int | Callable | None = None  # a number, or one per config (cfg -> int); None: per device
+    local_workers: int = 1                  # --executor local: packs in flight at once
+    limit: int | None = None                # at most this many not-yet-done configs
+    retries: int = 1                        # retries of a failing trial before its rows are errors
+    storage: str | None = None              # Ray Tune's experiment folder (default results/<grid>/ray)
+    preflight_timeout: float = 120.0
+    inject_failure: tuple[str, ...] = ()    # config ids whose trials raise instead of training
+    resume_command: str = ""                # what the last line gives to resume or retry ("" : say so in words)
+    stop: Callable[[], bool] | None = None  # asked before every training step and trial: True ends the sweep
 
 
 class SweepStop(Exception):

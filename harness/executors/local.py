@@ -18,11 +18,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 
 import torch
 
-from harness.executors import ExecutorInfo
-from harness.train import Stopped, scored_epochs
+from harness.config import scored_epochs
+from harness.engine import Stopped
+from harness.executors import ExecutorInfo, SweepOptions
 from harness.trial import TrialEnv, device_for, pack_label, run_trial
 
-_EVENTS: "multiprocessing.Queue | None" = None  # a worker process's line back to the driver
+_EVENTS: multiprocessing.Queue | None = None  # a worker process's line back to the driver
 
 
 def _init_worker(events) -> None:
@@ -39,11 +40,11 @@ def _worker_trial(i: int, pack, env: TrialEnv) -> list[dict]:
 class LocalExecutor:
     storage = None  # no experiment folder of its own
 
-    def __init__(self, args):
-        self.retries = args.retries
-        self.want_gpu = args.gpus_per_trial != 0  # None (the default) or > 0
-        self.threads = max(1, int(args.cpus_per_trial))
-        self.workers = max(1, getattr(args, "local_workers", 1) or 1)
+    def __init__(self, options: SweepOptions):
+        self.retries = options.retries
+        self.want_gpu = options.gpus_per_trial != 0  # None (the default) or > 0
+        self.threads = max(1, int(options.cpus_per_trial))
+        self.workers = max(1, options.local_workers)
 
     def start(self) -> ExecutorInfo:
         gpu = self.want_gpu and torch.cuda.is_available()

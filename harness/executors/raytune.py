@@ -33,12 +33,12 @@ import socket
 from pathlib import Path
 
 from harness.config import TrainConfig
-from harness.executors import ExecutorInfo, SweepStop, disk_full_message
+from harness.executors import ExecutorInfo, SweepOptions, SweepStop, disk_full_message
 from harness.trial import TrialEnv, pack_label, run_trial
 
-# Default --gpus-per-trial: four packs in flight per GPU. Not yet set from a measurement: no GPU has
-# been lent to this project; `python -m harness.gpucheck` measures 1, 2 and 4 packs in flight
-# (its `concurrency` figures), and this number is to follow the fastest.
+# Default --gpus-per-trial: four packs in flight per GPU, until a measurement sets it: the
+# `concurrency` figures of `python -m harness.gpucheck` (1, 2 and 4 packs in flight on one GPU)
+# say how many in flight pay, and this is one over that number.
 GPUS_PER_TRIAL = 0.25
 
 TOKEN_FILE = Path.home() / ".ray" / "auth_token"
@@ -140,10 +140,10 @@ class Probe:
 # --- the driver side ----------------------------------------------------------------------------
 
 class RayExecutor:
-    def __init__(self, args, folder: Path):
-        self.args = args
-        self.address = args.address or os.environ.get("RAY_ADDRESS")
-        self.storage = Path(args.storage).resolve() if args.storage else folder / "ray"
+    def __init__(self, options: SweepOptions, folder: Path):
+        self.options = options
+        self.address = options.address or os.environ.get("RAY_ADDRESS")
+        self.storage = Path(options.storage).resolve() if options.storage else folder / "ray"
         self.started = False
 
     def start(self) -> ExecutorInfo:
@@ -175,7 +175,9 @@ class RayExecutor:
         self.started = True
         res = ray.cluster_resources()
         gpus_available = res.get("GPU", 0)
-        gpus = self.args.gpus_per_trial if self.args.gpus_per_trial is not None else (GPUS_PER_TRIAL if gpus_available else 0)
+        gpus = self.options.gpus_per_trial
+        if gpus is None:
+            gpus = GPUS_PER_TRIAL if gpus_available else 0
         gpu_memory = None
         if gpus:
             import torch
@@ -184,7 +186,7 @@ class RayExecutor:
         where = f"cluster {self.address}" if self.address else "embedded, local"
         self.info = ExecutorInfo(description=f"Ray ({where}): {res.get('CPU', 0):g} CPUs, {gpus_available:g} GPUs",
                                  cpus=res.get("CPU", 0), gpus=gpus_available, gpus_per_trial=gpus,
-                                 gpu_memory=gpu_memory, max_concurrent=self.args.max_concurrent)
+                                 gpu_memory=gpu_memory, max_concurrent=self.options.max_concurrent)
         return self.info
 
     def preflight(self, need: dict) -> None:
@@ -194,17 +196,19 @@ class RayExecutor:
 
         shown = ", ".join(f"{k} {v / 2**30:.1f} GiB" if k == "memory" else f"{k} {v:g}" for k, v in need.items() if v)
         fits = [n for n in ray.nodes() if n.get("Alive") and all(
-            n["Resources"].get(key, 0) >= need.get(k, 0) for k, key in (("cpu", "CPU"), ("gpu", "GPU"), ("memory", "memory")))]
+            n["Resources"].get(key, 0) >= need.get(k, 0)
+            for k, key in (("cpu", "CPU"), ("gpu", "GPU"), ("memory", "memory")))]
         if not fits:
             raise SweepStop(f"no node of the Ray cluster has what the largest trial asks for ({shown}); lower "
                             f"--pack-size, --cpus-per-trial or --gpus-per-trial, or add a larger node", 2)
         probe = ray.remote(Probe).options(num_cpus=need["cpu"], num_gpus=need.get("gpu", 0),
                                           memory=need.get("memory") or None, max_restarts=0).remote()
         try:
-            ray.get(probe.where.remote(), timeout=self.args.preflight_timeout)
+            ray.get(probe.where.remote(), timeout=self.options.preflight_timeout)
         except GetTimeoutError:
             raise SweepStop(f"a test actor asking for {shown} did not start on the Ray cluster within "
-                            f"{self.args.preflight_timeout:g}s (--preflight-timeout); likely causes: the workers cannot "
+                            f"{self.options.preflight_timeout:g}s (--preflight-timeout); likely causes: the workers "
+                            f"cannot "
                             f"authenticate ({auth_hint()}), or the nodes that fit are busy or gone", 2) from None
         except RayError as e:
             text = str(e)
@@ -226,6 +230,8 @@ class RayExecutor:
         from ray import tune
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        from harness.executors import tune_parts
+
         self.preflight(max(resources, key=lambda r: (r.get("gpu", 0), r.get("memory", 0), r["cpu"])))
         here = ray.get_runtime_context().get_node_id()
         inbox = ray.remote(Inbox).options(
@@ -243,14 +249,15 @@ class RayExecutor:
         os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(8, 2 * self.info.slots(resources))))
         tuner = tune.Tuner(
             trainable,
-            tune_config=tune.TuneConfig(search_alg=_tune_classes().PackSearcher([pack_label(p) for p in packs], resources),
+            tune_config=tune.TuneConfig(search_alg=tune_parts.PackSearcher([pack_label(p) for p in packs], resources),
                                         num_samples=len(packs), reuse_actors=True,
-                                        max_concurrent_trials=self.args.max_concurrent or None),
+                                        max_concurrent_trials=self.options.max_concurrent or None),
             run_config=tune.RunConfig(
                 name=f"sweep-{dt.datetime.now():%Y%m%d-%H%M%S}", storage_path=str(self.storage),
-                stop=_tune_classes().StopWhenAsked(sink), failure_config=tune.FailureConfig(max_failures=self.args.retries),
-                callbacks=[_tune_classes().Driver(sink, inbox)],
-                progress_reporter=_tune_classes().StatusTable(
+                stop=tune_parts.StopWhenAsked(sink),
+                failure_config=tune.FailureConfig(max_failures=self.options.retries),
+                callbacks=[tune_parts.Driver(sink, inbox)],
+                progress_reporter=tune_parts.StatusTable(
                     metric_columns={"epoch": "epoch", "Iprime": "best I'", "training": "training"},
                     parameter_columns={"trains": "trial trains"}, max_report_frequency=30,
                     max_progress_rows=12, max_error_rows=5),
@@ -264,106 +271,3 @@ class RayExecutor:
             ray.shutdown()
             self.started = False
 
-
-def _tune_classes():
-    """The Tune plug-ins of `RayExecutor.run` (defined on first use: Ray Tune is imported then)."""
-    global _TUNE
-    if _TUNE is None:
-        _TUNE = _define_tune_classes()
-    return _TUNE
-
-
-_TUNE = None
-
-
-def _define_tune_classes():
-    import types
-
-    import ray
-    from ray.tune import Callback, CLIReporter, Stopper
-    from ray.tune.search import Searcher
-
-    class StatusTable(CLIReporter):
-        """Tune's status table, a dozen rows long even in the final report (Tune would list every
-        trial there, 1330 for Table 1; the results table has them all)."""
-
-        def report(self, trials, done, *sys_info):
-            super().report(trials, False, *sys_info)
-
-    class DriverOnly:
-        """The Tuner pickles its settings for Tuner.restore, which this harness does not use (it
-        resumes from its results table): what holds the driver's live objects pickles empty."""
-
-        def __getstate__(self):
-            return {}
-
-        def __setstate__(self, state):
-            pass
-
-    class PackSearcher(Searcher):
-        """Hands out pack indices in order, with each pack's label (the status table's) and
-        resources: O(1) per trial, a counter as its whole saved state."""
-
-        def __init__(self, labels: list[str], resources: list[dict]):
-            super().__init__()
-            self.labels, self.resources, self.next = labels, resources, 0
-
-        def suggest(self, trial_id: str):
-            if self.next >= len(self.labels):
-                return Searcher.FINISHED
-            i, self.next = self.next, self.next + 1
-            return {"pack": i, "trains": self.labels[i], "resources": self.resources[i]}
-
-        def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
-            pass
-
-        def save(self, checkpoint_path: str) -> None:
-            Path(checkpoint_path).write_text(json.dumps({"next": self.next}))
-
-        def restore(self, checkpoint_path: str) -> None:
-            self.next = json.loads(Path(checkpoint_path).read_text())["next"]
-
-    class Driver(DriverOnly, Callback):
-        """Passes Tune's events to the sink; drains the inbox when a trial has sent its rows."""
-
-        def __init__(self, sink, inbox):
-            self.sink, self.inbox = sink, inbox
-
-        def drain(self) -> None:
-            for pack, rows in ray.get(self.inbox.take.remote()):
-                self.sink.finished(pack, rows)
-
-        def on_trial_start(self, iteration, trials, trial, **info):
-            self.sink.started(trial.config["pack"])
-
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            if "rows" in result:
-                self.drain()
-            elif result.get("epoch"):
-                self.sink.epoch(trial.config["pack"], int(result["epoch"]), {})
-
-        def on_experiment_end(self, trials, **info):
-            self.drain()
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            self.drain()
-            message = "trial failed"
-            if trial.error_file and Path(trial.error_file).exists():
-                lines = [l for l in Path(trial.error_file).read_text().strip().splitlines() if l.strip()]
-                message = lines[-1] if lines else message
-            self.sink.failed(trial.config["pack"], message)
-
-    class StopWhenAsked(DriverOnly, Stopper):
-        """Ends the experiment when the sink says so (Ctrl-C, SIGTERM, a full disk)."""
-
-        def __init__(self, sink):
-            self.sink = sink
-
-        def __call__(self, trial_id, result):
-            return False
-
-        def stop_all(self):
-            return self.sink.stopping
-
-    return types.SimpleNamespace(PackSearcher=PackSearcher, Driver=Driver, StopWhenAsked=StopWhenAsked,
-                                 StatusTable=StatusTable)

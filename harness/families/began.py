@@ -3,7 +3,7 @@
 that keeps L(G(z)) at gamma times L(x).
 
 Settings: gamma (the diversity ratio; the paper shows 0.3, 0.5 and 0.7) and lambdaK (k's
-learning rate, the paper's 0.001). k_0 = 0. Model: EBGAN's auto-encoder D (harness.models).
+learning rate, the paper's 0.001). k_0 = 0. Model: EBGAN's auto-encoder D (harness.nets.plain).
 
 When k moves: after each G step, from L(x) of that step's D loss and L(G(z)) of its G loss
 (the paper's k_{t+1} = k_t + lambda_k (gamma L(x) - L(G(z_G)))), then used by the next D step.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.families import Family
+from harness.families.base import Family
 
 
 def reconstruction_l1(v: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:

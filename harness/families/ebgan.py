@@ -2,7 +2,7 @@
 norm of the reconstruction error; EBGAN-PT adds the pulling-away term to G's loss (wPT > 0).
 
 Settings: margin (m of Eq. 1; the paper fixes 10), wPT (the pulling-away weight; 0 is EBGAN,
-the paper's EBGAN-PT uses 0.1). Model: harness.models.AutoEncoderD (nLayerD - 1 encoder
+the paper's EBGAN-PT uses 0.1). Model: harness.nets.plain.AutoEncoderD (nLayerD - 1 encoder
 layers + one decoder layer); f_PT sees the encoder's output before dropout.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.families import Family, fp32
+from harness.families.base import Family, fp32
 
 
 @fp32

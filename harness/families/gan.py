@@ -1,14 +1,14 @@
 """GAN (Goodfellow et al. 2014), the EBGAN paper's baseline: D gives one logit per image.
 
 Losses (SPEC, "Models"): D's is the binary cross-entropy with real -> 1 and fake -> 0, G's the
-usual non-saturating form. Model: the paper's fully connected D with batch norm (harness.models).
+usual non-saturating form. Model: the paper's fully connected D with batch norm (harness.nets.plain).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from harness.families import Family
+from harness.families.base import Family
 
 
 def d_loss_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

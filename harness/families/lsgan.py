@@ -3,13 +3,13 @@ score per image (no sigmoid) and both players minimise squared distances to targ
 
 The codes are Eq. 9's 0-1 coding, a = 0 (fake), b = 1 (real), c = 1 (what G wants D to
 believe), constants here rather than grid settings: the study varies the architecture and the
-optimizer, not the loss. Model: GAN's D (harness.models.Discriminator, batch norm).
+optimizer, not the loss. Model: GAN's D (harness.nets.plain.Discriminator, batch norm).
 """
 from __future__ import annotations
 
 import torch
 
-from harness.families import Family
+from harness.families.base import Family
 
 A, B, C = 0.0, 1.0, 1.0  # Eq. 9: the 0-1 coding
 

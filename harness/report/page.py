@@ -1,0 +1,297 @@
+"""A grid's report as files: every figure as PNG (the paper's also as PDF), importance.csv,
+budget.csv, summary.csv, summary.md, and index.html, the one page that shows them all: each
+figure with a guide to reading it, the summary table with its notes, the most common errors,
+provenance, and the grid's progress against grid.json. `write_report` writes them all."""
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from harness.atomic import write_atomic
+from harness.config import TABLE1_SETTINGS
+from harness.report import analysis, style
+from harness.report.extra_figures import (
+    draw_budget,
+    draw_ecdf,
+    draw_importance,
+    draw_iprime_vs_fid,
+    draw_margin,
+    draw_noise,
+    draw_robustness,
+)
+from harness.report.paper_figures import (
+    draw_curves,
+    draw_family_fig2,
+    draw_fig2,
+    draw_fig3,
+    draw_fig4,
+)
+from harness.report.tables import (
+    BASELINE,
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    NOT_RECORDED,
+    REFERENCE,
+    aggregate_seeds,
+    check_classifiers,
+    common_bins,
+    load_results,
+    other_families,
+    progress_table,
+    progress_text,
+    provenance_table,
+    real_anchor,
+    registered_models,
+    run_scores,
+    summary_table,
+)
+
+# "How to read it", above each figure beyond the paper's.
+
+GUIDES = {
+    "robustness": "Read a curve at any score x: the share of that family's (or subgrid's) grid "
+                  "reaching at least x, diverged configs never do; the higher and further right a "
+                  "curve stays, the more of its grid trains well, and the dashed line is where real "
+                  "MNIST scores.",
+    "ecdf": "Every family and subgrid on one axis: a curve further right is better throughout, a "
+            "step at the left edge is the share that diverged, and where two curves cross neither "
+            "family dominates.",
+    "importance": "Long bars are the settings whose shuffling costs the model most held-out R² "
+                  "(an interval across 0: the setting does not matter), and the curves beside them "
+                  "show which of their values the model predicts to train well; read the bars only "
+                  "when the cross-validated R² in the title is well above 0.",
+    "budget": "Follow a family's line to your budget n: it is the best score you can expect from n "
+              "configs drawn at random from its grid, the light band is where 90% of such draws "
+              "land and the dark band the uncertainty of the expectation; where lines cross, the "
+              "ranking of families depends on the budget.",
+    "noise": "Read a difference between two families against both numbers: samplingStd is how "
+             "much one run's I' moves with a fresh sample set, seedStdPooled how much it moves with "
+             "a fresh training seed (sample set included).",
+    "iprime_vs_fid": "Good runs sit top left (high I', low FID); the crosses are runs the "
+                     "classifier scores high although their feature statistics are far from real "
+                     "MNIST, where I' is fooled.",
+    "margin": "The margin's effect on I' (dots: runs, diamonds: mean and sd over seeds, arrows: "
+              "diverged runs), with the best run's samples at each margin below.",
+}
+
+def _img(png: bytes, alt: str) -> str:
+    """A PNG embedded in the page (the page is one self-contained file)."""
+    return (f'<img alt="{html.escape(alt)}" style="max-width:100%" '
+            f'src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+
+def _section(key: str, caption: str, progress: str, png: bytes | None, extra: str = "",
+             missing: str = "") -> str:
+    """A figure's section of the page: caption, guide, progress, the figure (or why it is
+    missing) and `extra` (its tables)."""
+    esc = html.escape
+    body = _img(png, caption) if png is not None else f"<p><i>{esc(missing)}</i></p>"
+    return (f"<h2>{esc(caption)}</h2><p class='guide'><b>How to read it:</b> {esc(GUIDES[key])}</p>"
+            f"<p>{esc(progress)}</p>{body}{extra}")
+
+
+def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFrame, folder: Path,
+                   out: Path, title: str, progress: str, data_dir: str | Path | None = None,
+                   classifier: str | Path | None = None) -> tuple[list[str], list[Path]]:
+    """robustness.png, ecdf.png, importance.csv/.png, budget.csv/.png, noise.png,
+    iprime_vs_fid.png and margin.png (each when there is something to draw), and the page's
+    sections for them. `configs` must carry `fid` (analysis.fid_by_config)."""
+    esc = html.escape
+    written: list[Path] = []
+    sections: list[str] = []
+    score = run_scores(runs)
+    anchor, anchor_text = real_anchor(runs, data_dir, classifier)
+
+    def png(fig: Figure | None, stem: str) -> bytes | None:
+        return style.write_figure(fig, out, stem, written)
+
+    def csv(frame: pd.DataFrame, name: str) -> None:
+        write_atomic(out / name, frame.to_csv(index=False))
+        written.append(out / name)
+
+    anchor_html = f"<p>Anchor of the I' scale: {esc(anchor_text)}.</p>"
+    sections.append(_section("robustness", "Robustness curves", progress,
+                             png(draw_robustness(configs, anchor, title), "robustness"), anchor_html))
+    sections.append(_section("ecdf", "ECDF of I' per family and subgrid", progress,
+                             png(draw_ecdf(configs, anchor, title), "ecdf")))
+
+    imp, fits = analysis.importance(configs, registered_models())
+    csv(imp, "importance.csv")
+    fit_table = pd.DataFrame([{"family": f.family, "configs": f.n, "settings": ", ".join(f.settings),
+                               "cvR2": f.r2, "cvR2Low": f.r2Low, "cvR2High": f.r2High,
+                               "skipped": f.skipped or ""} for f in fits])
+    extra = ("<p>Importance model per family (cross-validated R² with its interval):</p>"
+             + fit_table.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="")
+             + (imp.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="") if len(imp) else ""))
+    sections.append(_section("importance", "Hyperparameter importance", progress,
+                             png(draw_importance(imp, fits, title), "importance"), extra,
+                             "not drawn: no family has enough configs with varying settings"))
+
+    budget = analysis.budget_table(configs, registered_models())
+    csv(budget, "budget.csv")
+    sections.append(_section("budget", "Best score against budget", progress,
+                             png(draw_budget(budget, configs, anchor, title), "budget"),
+                             missing="not drawn: no ok or diverged configs"))
+
+    spread_cols = ["group", "name", "samplingStd", "seedStdPooled", "trainingStd", "seedsPerConfig"]
+    spread = table[[c for c in spread_cols if c in table]]
+    note = ("<p>samplingStd: each run's I' on two disjoint halves A, B of its scored samples; "
+            "(A - B)² / 4 estimates the variance of I' at the full sample count (halves iid; "
+            "variance ~ 1/N), pooled over ok configs. seedStdPooled: root mean variance over seeds "
+            "(configs with 2+ seeds; empty with one seed). trainingStd = sqrt(seedStdPooled² - "
+            "samplingStd²). 'not recorded': the table predates the IprimeSetA/IprimeSetB columns."
+            "</p>")
+    sections.append(_section("noise", "Two sources of noise: sample set and seed", progress,
+                             png(draw_noise(table, configs, title), "noise"),
+                             note + spread.to_html(index=False, float_format=lambda v: f"{v:.3g}",
+                                                   na_rep=""),
+                             "not drawn: neither the sampling spread nor a seed spread is recorded"))
+
+    fooled, thr = analysis.fooled_runs(runs, score)
+    top = fooled[fooled["fooled"]].sort_values("Iprime", ascending=False).head(10) if len(fooled) else fooled
+    cols = [c for c in ("model", "subgrid", *TABLE1_SETTINGS, "seed", "Iprime", "fid", "configId")
+            if c in top]
+    extra = ("<p>Highest-I' runs among those with a high I' and a bad FID:</p>"
+             + top[cols].to_html(index=False, float_format=lambda v: f"{v:.4g}") if len(top) else "")
+    sections.append(_section("iprime_vs_fid", "I' against FID", progress,
+                             png(draw_iprime_vs_fid(fooled, thr, anchor, title), "iprime_vs_fid"),
+                             extra, "not drawn: no ok run with a finite FID"))
+
+    mruns = analysis.margin_runs(runs, score)
+    sections.append(_section("margin", "The margin", progress,
+                             png(draw_margin(mruns, folder, anchor, title), "margin"),
+                             missing="not drawn: no family varies margin in this grid "
+                                     "(see grids/margin_sweep.yaml)"))
+    return sections, written
+
+
+# --- summary, page, report -----------------------------------------------------------------
+
+def _fmt(v: Any) -> str:
+    """A cell of summary.md: floats to 4 significant digits, NaN empty."""
+    if isinstance(v, (float, np.floating)):
+        return "" if np.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """The summary table as a markdown table."""
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _notes(thresholds: dict[str, float], seed_agg: str) -> list[str]:
+    """What the summary's columns mean and how they are counted (summary.md and the page)."""
+    return [
+        (f"Seeds: each config counted once, its I' the {seed_agg} over seeds (a diverged seed "
+         "scores -inf, error seeds left out). seedStdMedian: median over configs of the std of "
+         "I' over ok seeds."),
+        ("n: configs; ok + diverged + errors = n. Diverged configs are a bar of their own in the "
+         "histograms and count in the percentages; error configs (the run failed) do not."),
+        "median, q25, q75, iqr, Mann-Whitney U, KS and the bootstrap CI are over ok configs.",
+        "pctAbove_pXX: % of ok + diverged configs with I' above the XXth percentile of the pooled "
+        "ok I' of the grid: " + ", ".join(f"{k} = {v:.4g}" for k, v in thresholds.items()) + ".",
+        (f"EBGAN against each GAN row: two-sided Mann-Whitney U (mwuU, mwuP) and KS (ksD, ksP); "
+         f"medianDiff = median(EBGAN) - median(row), 95% percentile bootstrap CI "
+         f"(ciLow, ciHigh; {BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED})."),
+        ("samplingStd: how much one run's I' moves with its sample set alone, from I' on two "
+         "disjoint halves A, B of each run's samples: sqrt(mean over ok configs of (A - B)^2 / 4) "
+         "(halves iid, variance ~ 1/N); 'not recorded' for tables without IprimeSetA/B. "
+         "seedStdPooled: sqrt(mean over configs with 2+ seeds of the variance of I' over seeds), "
+         "which contains the sampling spread; trainingStd = sqrt(seedStdPooled^2 - samplingStd^2)."),
+    ]
+
+
+def summary_markdown(table: pd.DataFrame, title: str, seed_agg: str) -> str:
+    """summary.md: the title, the summary table and its notes."""
+    notes = "\n".join(f"- {n}" for n in _notes(table.attrs["thresholds"], seed_agg))
+    return f"# Summary — {title}\n\n{markdown_table(table)}\n\n{notes}\n"
+
+def provenance_html(runs: pd.DataFrame, classifier_note: str) -> str:
+    """The page's Provenance section: the classifier sentence and the table of distinct values."""
+    return ("<h2>Provenance</h2>" + f"<p>{html.escape(classifier_note)}</p>"
+            + "<p>Distinct values of each provenance column, with their runs. "
+            + f"{html.escape(NOT_RECORDED)}: error runs (nothing was scored) and runs written "
+            + "before provenance was recorded.</p>" + provenance_table(runs).to_html(index=False))
+
+def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: pd.DataFrame,
+               figures: dict[str, bytes], seed_agg: str, sections: list[str] = (),
+               provenance: str = "") -> str:
+    """index.html: the figures, the analysis `sections`, the summary with its notes, the most
+    common errors, `provenance`, and the grid's progress against grid.json with grid.yaml."""
+    esc = html.escape
+    name = esc(str(meta["name"]))
+    head = (f"<!doctype html><html><head><meta charset='utf-8'><title>{name}</title>"
+            "<style>body{font-family:sans-serif;max-width:1400px;margin:auto}"
+            "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;"
+            "padding:2px 5px}pre{background:#f6f6f6;padding:8px}</style></head><body>")
+    status = (f"<p><b>{esc(progress)}</b>. "
+              f"Runs by status: {esc(runs['status'].value_counts().to_dict().__str__())}.</p>")
+    parts = [head, f"<h1>EBGAN grid study: {name}</h1>", status]
+    for caption, png in figures.items():
+        parts.append(f"<h2>{esc(caption)}</h2><p>{esc(progress)}</p>{_img(png, caption)}")
+    parts.extend(sections)
+    parts.append(f"<h2>Summary</h2><p>{esc(progress)}</p>")
+    parts.append('<div style="overflow-x:auto">'   # many columns: it scrolls, the page does not
+                 + table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="") + "</div>")
+    parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in _notes(
+        table.attrs["thresholds"], seed_agg)) + "</ul>")
+    errors = runs.loc[runs["status"] == "error"]
+    if len(errors) and "error" in runs.columns:
+        counts = errors["error"].fillna("(no message)").value_counts().head(10)
+        parts.append("<h2>Errors (most common)</h2>" + counts.rename("runs").to_frame().to_html())
+    parts.append(provenance)
+    parts.append("<h2>Grid: done against expected (grid.json)</h2>")
+    parts.append(progress_table(runs, meta).to_html(index=False, na_rep="?"))
+    yaml_text = meta.get("grid_yaml") or "(grid.yaml missing)"
+    parts.append(f"<h3>grid.yaml</h3><pre>{esc(yaml_text)}</pre></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str | Path | None = None,
+                 classifier: str | Path | None = None, allow_mixed_classifiers: bool = False) -> list[Path]:
+    """Every output of one grid's report into `out`; returns the paths written.
+
+    data_dir, classifier: for the real MNIST anchor of the I' scale (real_anchor)."""
+    runs, meta = load_results(folder)
+    classifier_note, mixed = check_classifiers(runs, Path(folder) / "trials.parquet", allow_mixed_classifiers)
+    configs = aggregate_seeds(runs, seed_agg)
+    if "fid" in runs:
+        configs["fid"] = analysis.fid_by_config(runs, run_scores(runs), seed_agg).reindex(
+            configs["settingsId"]).to_numpy()
+    progress = progress_text(runs, meta)
+    title = f"{meta['name']}: {progress}; seeds: {seed_agg}"
+    if mixed:
+        title += "; MIXED classifiers"
+    bins = common_bins(configs["Iprime"].to_numpy())
+    written: list[Path] = []
+    pngs: dict[str, bytes] = {}
+
+    def save(fig: Figure | None, stem: str, caption: str, pdf: bool) -> None:
+        data = style.write_figure(fig, out, stem, written, pdf)
+        if data is not None:
+            pngs[caption] = data
+
+    save(draw_fig2(configs, bins, title), "fig2_histograms", "Fig. 2: I' histograms", pdf=True)
+    for family, models in other_families(configs).items():
+        save(draw_family_fig2(configs, bins, title, models), f"fig2_{family}",
+             f"Fig. 2-style: {', '.join(models)} against {REFERENCE} and {BASELINE}", pdf=True)
+    save(draw_fig3(configs, bins, title), "fig3_optimizer_subgrids",
+         "Fig. 3: GAN optimizer subgrids", pdf=True)
+    save(draw_fig4(runs, Path(folder), title), "fig4_best_samples", "Fig. 4: best samples", pdf=False)
+    save(draw_curves(runs, title), "curves", "I' over training", pdf=False)
+    table = summary_table(configs)
+    sections, extra = write_analysis(runs, configs, table, Path(folder), out, title, progress,
+                                     data_dir, classifier)
+    written += extra
+    write_atomic(out / "summary.csv", table.to_csv(index=False))
+    write_atomic(out / "summary.md", summary_markdown(table, title, seed_agg))
+    write_atomic(out / "index.html", index_html(meta, runs, progress, table, pngs, seed_agg, sections,
+                                                provenance_html(runs, classifier_note)))
+    return written + [out / "summary.csv", out / "summary.md", out / "index.html"]

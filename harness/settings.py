@@ -1,0 +1,44 @@
+"""The settings every training run has, under the paper's names: Table 1's, and SPEC's defaults
+where the paper is silent. A family's own settings (EBGAN's margin, WGAN-GP's nCritic, ...) are
+declared by the family (harness/families); a run's config (harness.config.TrainConfig) is these
+plus the family and its own settings.
+
+This module imports nothing of the harness: it is the bottom of the layers.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+# Settings that define *what* is trained (the hashed identity of a config), as opposed to
+# bookkeeping that does not change the trajectory.
+TABLE1_SETTINGS = ("nLayerG", "nLayerD", "sizeG", "sizeD", "dropoutD", "optimD", "optimG", "lr")
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    # -- Table 1 -------------------------------------------------------------------------
+    nLayerG: int = 2          # weight layers in G
+    nLayerD: int = 2          # weight layers in D (auto-encoders: encoder layers + 1 decoder layer)
+    sizeG: int = 400          # units per hidden layer of G
+    sizeD: int = 128          # units per hidden layer of D (auto-encoders: the code size)
+    dropoutD: bool = False    # dropout in D's hidden layers
+    optimD: str = "adam"      # "adam" | "sgd"
+    optimG: str = "adam"      # "adam" | "sgd"
+    lr: float = 0.001
+    # -- SPEC's defaults where the paper is silent -----------------------------------------
+    epochs: float = 25        # passes over the training set (fractions allowed for smoke runs)
+    batchSize: int = 64
+    nz: int = 100             # z ~ N(0, I_nz)
+    dropoutRate: float = 0.5
+    adamBeta1: float = 0.5
+    adamBeta2: float = 0.999
+    sgdMomentum: float = 0.0
+    trainImages: int = 60000  # the first N training images are used (a slice for smoke runs)
+    scoreSamples: int = 10000       # samples scored at the end of training
+    epochScoreSamples: int = 1000   # samples scored after every epoch
+    # -- which run -------------------------------------------------------------------------
+    seed: int = 0
+
+
+COMMON_SETTINGS = tuple(f.name for f in dataclasses.fields(CommonSettings))   # seed included

@@ -1,0 +1,207 @@
+"""The GPU check's throughput: model-steps/s of the reference trainer and of packs of every speed
+variant, each variant in a worker process that reports each (architecture, pack size) as it
+finishes; packs in flight at once; and the projection of Table 1 from the variants that passed."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from harness.costmodel import Rates, fit_step_time, flops_per_step, project
+from harness.engine import Speed
+from harness.engine.cuda import compile_counts
+from harness.tools.correctness import VARIANTS, one_line
+from harness.tools.measure import (
+    ARCHS,
+    emit,
+    free_memory,
+    pack_configs,
+    pack_memory_estimate,
+    run_worker,
+    run_workers,
+    start_together,
+    table1_packs,
+    time_steps,
+)
+
+PACK_SIZES = (8, 24, 48, 96)
+CONCURRENCY = (1, 2, 4)
+TIMED_STEPS = {"small": 40, "middle": 20, "large": 10}
+
+
+def gpu_utilization() -> float | None:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=5)
+        return float(out.stdout.split()[0]) if out.returncode == 0 else None
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+        return None
+
+
+class UtilizationSampler:
+    """GPU utilization sampled every 0.5 s while a measurement runs (None where nvidia-smi is absent)."""
+
+    def __init__(self, enabled: bool):
+        self.samples: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True) if enabled and shutil.which("nvidia-smi") else None
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            u = gpu_utilization()
+            if u is not None:
+                self.samples.append(u)
+
+    def __enter__(self):
+        if self.thread:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+
+    def mean(self) -> float | None:
+        return sum(self.samples) / len(self.samples) if self.samples else None
+
+
+def throughput_worker(job: dict) -> None:
+    """In its own process, one variant (or the reference trainer) for every architecture of the
+    job at each pack size, ascending; one JSON line per (architecture, pack size) as it finishes
+    (harness.tools.measure.emit), so a worker stopped at its time limit keeps what it measured."""
+    from harness.engine import pick_device
+    device = pick_device(job["device"])
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    variant = job["variant"]
+    speed = Speed(**VARIANTS["fp32" if variant == "reference" else variant])
+    for K in job["sizes"]:            # every architecture at a size before the next size
+        for arch in job["archs"]:
+            row = {"arch": arch, "variant": variant, "pack": K}
+            need, free = pack_memory_estimate(arch, K), free_memory(device)
+            if need > 0.8 * free:
+                emit({**row, "status": "skipped", "error": f"does not fit: needs ~{need / 2**30:.1f} GiB, "
+                                                            f"{free / 2**30:.1f} GiB free"})
+                continue
+            try:
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats()
+                with UtilizationSampler(device.type == "cuda") as util:
+                    seconds = time_steps(pack_configs(arch, K, 1), TIMED_STEPS[arch], device, speed)
+                peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else None
+                emit({**row, "status": "ok", "model_steps_per_s": K / seconds,
+                      "peak_MiB": peak / 2**20 if peak is not None else None, "gpu_util_pct": util.mean(),
+                      **(compile_counts() if speed.compile else {})})
+            except Exception as e:
+                emit({**row, "status": "failed", "error": one_line(e)})
+                if "out of memory" in str(e).lower():
+                    break
+
+
+def concurrency_worker(job: dict) -> None:
+    """One of several processes timing the same pack at once (started together by a file barrier)."""
+    from harness.engine import pick_device
+    device = pick_device(job["device"])
+    speed = Speed(**VARIANTS[job["variant"]])
+    time_steps(pack_configs(job["arch"], job["pack"], 1), 2, device, speed)   # warm up, then start together
+    start_together(job["ready"], job["n"])
+    emit({"model_steps_per_s": job["pack"] / time_steps(pack_configs(job["arch"], job["pack"], 1),
+                                                        job["steps"], device, speed)})
+
+
+def measure_throughput(device: str, variants: list[str], quick: bool, deadline: float,
+                       stop: Callable[[], bool]) -> dict:
+    """Every (architecture, variant, pack size): one worker per variant, each capped at the time
+    left over the workers left (a worker that finishes early leaves its time to the next)."""
+    archs = ["small"] if quick else list(ARCHS)
+    sizes = [8] if quick else list(PACK_SIZES)
+    jobs = [("reference", [1])] + [(v, sizes) for v in variants]
+    rows = []
+    for i, (variant, ks) in enumerate(jobs):
+        cap = (deadline - time.monotonic()) / (len(jobs) - i)
+        got, error = ([], "out of time") if cap < 5 or stop() else run_worker(
+            "harness.gpucheck", {"throughput": True, "archs": archs, "device": device, "variant": variant,
+                                 "sizes": ks}, cap, stop)
+        done = {(r["arch"], r["pack"]): r for r in got}
+        for arch in archs:
+            for K in ks:
+                if (arch, K) in done:
+                    rows.append(done[arch, K])
+                elif error and ("out of time" in error or error == "stopped"):
+                    rows.append({"arch": arch, "variant": variant, "pack": K, "status": "skipped", "error": error})
+                else:
+                    rows.append({"arch": arch, "variant": variant, "pack": K, "status": "failed",
+                                 "error": error or "the worker ended without measuring it"})
+    refs = {r["arch"]: r["model_steps_per_s"] for r in rows if r["variant"] == "reference" and r["status"] == "ok"}
+    for r in rows:
+        if r["status"] == "ok" and r["arch"] in refs:
+            r["x_ref"] = r["model_steps_per_s"] / refs[r["arch"]]
+    return {"rows": rows, "timed_steps": TIMED_STEPS}
+
+
+def measure_concurrency(device: str, variant: str, quick: bool, deadline: float, stop: Callable[[], bool]) -> dict:
+    """Aggregate model-steps/s of n processes training the same small-architecture pack at once."""
+    out: dict = {}
+    counts = CONCURRENCY[:2] if quick else CONCURRENCY
+    for i, n in enumerate(counts):
+        cap = (deadline - time.monotonic()) / (len(counts) - i)
+        if cap < 10 or stop():
+            out[f"error_{n}"] = "skipped: out of time" if not stop() else "stopped"
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            job = {"concurrent": True, "arch": "small", "pack": 8 if quick else 24, "steps": 12 if quick else 60,
+                   "device": device, "variant": variant, "n": n, "ready": str(Path(tmp) / "ready")}
+            results = run_workers("harness.gpucheck", [job] * n, cap, stop)
+        if all(lines for lines, _ in results):
+            out[n] = sum(lines[-1]["model_steps_per_s"] for lines, _ in results)
+        else:
+            out[f"error_{n}"] = next((e for _, e in results if e), "no measurement")
+    return out
+
+
+# --- projection ------------------------------------------------------------------------------------
+
+def projection(throughput: dict, correctness: dict, concurrency: dict, kind: str) -> dict:
+    """Hours for Table 1 with the fastest variant that passed correctness: each such variant's
+    rates fitted to its measured packs, Table 1 projected with them, the fewest hours taken among
+    the variants measured on the most architectures (a variant measured on the smallest one only
+    cannot speak for the others)."""
+    passed = [v for v, verdict in correctness.get("variants", {}).items() if verdict == "pass"]
+    fits = {}
+    for v in passed:
+        rows = [r for r in throughput["rows"] if r["variant"] == v and r["status"] == "ok"]
+        points = [(r["pack"] * flops_per_step(pack_configs(r["arch"], 1, 1)[0]), r["pack"] / r["model_steps_per_s"])
+                  for r in rows]
+        if not points:
+            continue
+        a, r = fit_step_time(points) if len(points) > 1 else (0.0, points[0][0] / points[0][1])
+        rates = Rates(kind, step_overhead_s=a, flops_per_s=r, score_s_per_sample=0.0, trial_overhead_s=1.0,
+                      measured=f"harness.gpucheck, variant {v}")
+        fits[v] = (len({r["arch"] for r in rows}), rates)
+    if not fits:
+        return {"ok": False, "error": "no speed variant passed correctness with throughput measured"}
+    packs = table1_packs(24)                                  # every pack holds one architecture's configs
+    widest = max(n for n, _ in fits.values())
+    hours_by = {v: project(packs, rates, 1) / 3600 for v, (n, rates) in fits.items() if n == widest}
+    variant = min(hours_by, key=hours_by.get)
+    rates = fits[variant][1]
+    scaling = {n: s for n, s in concurrency.items() if isinstance(n, int) and s}
+    base = scaling.get(1)
+    speedups = {n: s / base for n, s in scaling.items()} if base else {1: 1.0}
+    slots = max(speedups, key=lambda n: speedups[n] / n >= 0.8 and speedups[n] or 0)  # worthwhile concurrency
+    one = project(packs, rates, 1)
+    hours = one / speedups.get(slots, 1.0) / 3600
+    return {"ok": True, "variant": variant, "pack_size": "24 GAN / 2 EBGAN (one architecture's configs per seed)",
+            "concurrency": slots, "concurrency_speedup": speedups.get(slots, 1.0), "hours": hours,
+            "hours_one_at_a_time": one / 3600, "fitted": asdict(rates),
+            "hours_by_variant": {v: round(h, 2) for v, h in hours_by.items()},
+            "note": "training steps and an assumed 1 s per trial; scoring (35,000 samples per run over 25 epochs) "
+                    "is not measured here and not included: the slice's wall time shows what it adds"}
+
+

@@ -1,0 +1,92 @@
+"""`--executor local`: the sweep without Ray, in this process or in worker processes; its exit
+codes, and one SIGTERM that stops training at the next step."""
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from harness.grid import load_grid
+from tests.helpers import REPO, sweep, table, wait_for_rows
+
+
+@pytest.mark.slow
+def test_local_executor_runs_the_smoke_grid_without_ray(tmp_path, data_dir):
+    code = ("import sys; sys.modules['ray'] = None  # any import of Ray fails\n"
+            "from harness.sweep import main; rc = main(sys.argv[1:])\n"
+            "assert not any(m == 'ray' or m.startswith('ray.') for m in sys.modules if sys.modules[m]), "
+            "'Ray imported'\n"
+            "sys.exit(rc)")
+    args = ["grids/smoke.yaml", "--results", str(tmp_path), "--data-dir", str(data_dir), "--executor", "local"]
+    out = subprocess.run([sys.executable, "-c", code, *args, "--limit", "2"], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "epoch 1/1" in out.stdout and "[2/4 done" in out.stdout
+    first = table(tmp_path)
+    assert len(first) == 2 and set(first["status"]) == {"ok"}
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    final = table(tmp_path).set_index("configId")
+    assert len(final) == 4 and set(final["status"]) == {"ok"}
+    assert (final.loc[first["configId"], "finishedAt"].to_numpy() == first["finishedAt"].to_numpy()).all()
+    assert all((tmp_path / "smoke" / p).is_file() for p in final["samplesPath"])
+
+
+@pytest.mark.slow
+def test_local_executor_with_worker_processes(tmp_path, data_dir):
+    """--local-workers 2: two packs in flight, each in a spawned process; the same rows and PNGs."""
+    out = sweep("grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir, "--executor", "local",
+                "--local-workers", "2", timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "2 worker processes" in out.stdout and "epoch 1/1" in out.stdout
+    df = table(tmp_path)
+    assert len(df) == 4 and set(df["status"]) == {"ok"}
+    assert all((tmp_path / "smoke" / p).is_file() for p in df["samplesPath"])
+
+
+@pytest.mark.slow
+def test_exit_codes_of_the_local_executor(tmp_path, data_dir):
+    """1 while error rows remain (with the retry command), 0 once all are done, 130 on SIGINT."""
+    common = ["grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir, "--executor", "local"]
+    victim = load_grid(REPO / "grids" / "smoke.yaml").configs[0].config_id
+    out = sweep(*common, "--limit", "1", "--inject-failure", victim, "--retries", "0")
+    assert out.returncode == 1, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert "1 configs have error rows" in last and "python -m harness.sweep grids/smoke.yaml" in last
+    assert "--inject-failure" not in last and "--limit" not in last
+    assert table(tmp_path).set_index("configId").loc[victim, "status"] == "error"
+
+    proc = subprocess.Popen([sys.executable, "-m", "harness.sweep", *map(str, common)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_rows(tmp_path / "smoke", proc, n=2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Resume with: python -m harness.sweep grids/smoke.yaml" in stdout and "Tuner.restore" not in stdout + stderr
+
+    out = sweep(*common)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert set(table(tmp_path)["status"]) == {"ok"} and len(table(tmp_path)) == 4
+
+
+@pytest.mark.slow
+def test_one_sigterm_stops_the_local_executor_mid_pack_within_seconds(tmp_path, data_dir):
+    """The pack in flight stops at its next step (its rows were never written; resume retrains it),
+    the sweep ends with 130 and the resume command, without a second signal."""
+    grid = yaml.safe_load((REPO / "grids" / "smoke.yaml").read_text())
+    grid["settings"]["epochs"] = 200                      # minutes of training: only a stop ends it soon
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump({**grid, "name": "long"}))
+    proc = subprocess.Popen([sys.executable, "-m", "harness.sweep", str(path), "--results", str(tmp_path),
+                             "--data-dir", str(data_dir), "--executor", "local"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        if "epoch 2/200" in line:                          # mid-pack
+            break
+    proc.send_signal(signal.SIGTERM)
+    t = time.monotonic()
+    rest = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, rest[-2000:]
+    assert time.monotonic() - t < 5, "training went on after the signal"
+    assert "Resume with: python -m harness.sweep" in rest
