@@ -1,8 +1,9 @@
 """Screenshot a report page (or one of its sections) in headless Chromium, as in docs/.
 
-    python docs/screenshot.py RESULTS/<grid>/report OUT.png [--section "The margin"] [--width 1300]
+    python docs/screenshot.py RESULTS/<grid>/report OUT.png [--section "The margin"] [--width 1300] [--unfold]
 
-The whole page, or only the section under the <h2> named by --section (with the page's own
+The page as a reader first sees it (its verdict, the sections below folded), the whole page
+(--unfold), or only the section under the <h2> named by --section, opened (with the page's own
 style), rendered at --width pixels, cropped below the last non-white row and stored with 256
 colours (a screenshot of figures and tables loses nothing visible; the file is a third).
 Needs `chromium` on the PATH (apt-get install -y chromium).
@@ -25,15 +26,19 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--hide-scrollbars")
 
 
-def page_html(report: Path, section: str | None) -> str:
+def page_html(report: Path, section: str | None, unfold: bool = False) -> str:
     page = (report / "index.html").read_text()
+    if unfold:  # the page folds every section below its verdict: open them all
+        page = page.replace("<details>", "<details open>")
     if section is None:
         return page
     head = page[: page.index("<body>") + len("<body>")]
-    match = re.search(rf"<h2>{re.escape(section)}</h2>.*?(?=<h2>|</body>)", page, re.S)
+    name = re.escape(section)
+    match = (re.search(rf"<details[^>]*><summary><h2>{name}</h2></summary>.*?</details>", page, re.S)
+             or re.search(rf"<h2>{name}</h2>.*?(?=<h2>|</body>)", page, re.S))  # a page before folding
     if match is None:
         sys.exit(f"screenshot: no section <h2>{section}</h2> in {report / 'index.html'}")
-    return head + match.group(0) + "</body></html>"
+    return head + match.group(0).replace("<details>", "<details open>", 1) + "</body></html>"
 
 
 def main() -> None:
@@ -42,10 +47,12 @@ def main() -> None:
     p.add_argument("out", type=Path)
     p.add_argument("--section", default=None, help="only the section under this <h2> heading")
     p.add_argument("--width", type=int, default=1300)
+    p.add_argument("--unfold", action="store_true",
+                   help="open every folded section (the whole page; without it, what a reader first sees)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         html = Path(tmp) / "page.html"  # beside nothing: every image is embedded in the page
-        html.write_text(page_html(args.report, args.section))
+        html.write_text(page_html(args.report, args.section, args.unfold))
         shot = Path(tmp) / "shot.png"
         subprocess.run([shutil.which("chromium") or "chromium", *CHROMIUM_FLAGS,
                         f"--user-data-dir={tmp}/profile", f"--screenshot={shot}",

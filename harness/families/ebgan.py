@@ -42,7 +42,7 @@ def pulling_away(code: torch.Tensor) -> torch.Tensor:
 class EBGAN(Family):
     name, title, rank = "ebgan", "EBGAN", 1
     settings = {"margin": 10.0, "wPT": 0.0}
-    colors = {"EBGAN": "#de8f05", "EBGAN-PT": "#029e73"}
+    colors = {"EBGAN": "#E69F00", "EBGAN-PT": "#009E73"}
     d_head = "autoencoder"
 
     def problems(self, s):

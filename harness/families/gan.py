@@ -23,7 +23,7 @@ def g_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
 
 class GAN(Family):
     name, title, rank = "gan", "GAN", 0
-    colors = {"GAN": "#0173b2"}
+    colors = {"GAN": "#0072B2"}
     # Before families were plugins, every config carried EBGAN's margin and wPT at these values,
     # GAN's too, and results are keyed by the ids hashed from them (harness.config.config_id).
     legacy_settings = {"margin": 10.0, "wPT": 0.0}

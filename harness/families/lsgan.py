@@ -26,7 +26,7 @@ def g_loss_least_squares(fake_scores: torch.Tensor) -> torch.Tensor:
 
 class LSGAN(Family):
     name, title, rank = "lsgan", "LSGAN", 2
-    colors = {"LSGAN": "#d55e00"}
+    colors = {"LSGAN": "#D55E00"}
 
     def d_loss(self, D, real, fake, hp, state, draw):
         return d_loss_least_squares(D(real), D(fake))

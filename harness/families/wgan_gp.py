@@ -39,7 +39,7 @@ class WGANGP(Family):
     name, title, rank = "wgan_gp", "WGAN-GP", 3
     settings = {"lambdaGP": 10.0, "nCritic": 5}
     shape_settings = ("nCritic",)          # it shapes the loop: configs that differ do not pack
-    colors = {"WGAN-GP": "#cc78bc"}
+    colors = {"WGAN-GP": "#CC79A7"}
     d_norm = "layer"
     needs_double_backward = True
 

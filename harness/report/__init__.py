@@ -11,17 +11,23 @@ family present gets a Fig. 2-style figure of its own against EBGAN and GAN
     python -m harness.report RESULTS_DIR [--out DIR] ...     (harness.report.cli)
     write_report(grid_folder, out)                           one grid's report, from Python
 
-The modules, each importing only those listed above it:
-  tables         results loaded, seeds aggregated, figure panels, the summary statistics,
-                 provenance, the real-data anchor; how results are counted (its docstring)
-  analysis       robustness, sampling spread, importance, budget, I' against FID, the margin
-  stats          rank tests with divergence counted in, sign test, Holm, Wilson, budget intervals
-  style          colours, headless figures, writing PNG/PDF
+The modules, each importing only those listed below it (pyproject.toml's contract):
+  cli            the command line: main (run by __main__)
+  page           summary.csv/.md, importance.csv, budget.csv, index.html: write_report
   paper_figures  Fig. 2 (and its per-family variants), Fig. 3, Fig. 4, training curves
   extra_figures  robustness, ECDF, importance, budget, noise, I' against FID, the margin
-  page           summary.csv/.md, importance.csv, budget.csv, index.html: write_report
-  cli            the command line: main (run by __main__)
-tables, analysis and stats only compute; nothing in them draws.
+  verdict        the first screen (EBGAN against every row, in a table and in words), the notes
+  style          colours (colour-blind safe), headless figures, the anchor, writing PNG/PDF
+  tables         results loaded, seeds aggregated, figure panels, the summary table,
+                 provenance, the real-data anchor; how results are counted (its docstring)
+  compare        EBGAN against each row: divergence inside, paired where the grid is, Holm, verdict
+  estimates      importance.csv (aliased settings as one feature), budget.csv (its interval)
+  analysis       robustness, sampling spread, importance's inputs, best of n, I' against FID, margin
+  stats          rank tests with divergence counted in, sign test, Holm, Wilson
+  budget         the expected best of n, its bootstrap-t interval and its coverage simulation
+  aliasing       settings that move together, partly crossed ones, grouped permutation importance
+tables, compare, estimates, analysis, stats, budget and aliasing only compute; nothing in them
+draws.
 """
 from harness.report.cli import main
 from harness.report.page import write_report

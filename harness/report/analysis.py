@@ -8,10 +8,10 @@ columns that vary within it.
 
 - Robustness curves: the fraction of a group's configs whose score passes a threshold x.
 - The sampling spread of I' (two disjoint sample sets per run) beside the spread over seeds.
-- Hyperparameter importance: a gradient-boosting model per family predicts I' from the
-  settings; cross-validated R^2 and permutation importance on held-out folds.
-- Best score against budget: the expected best of n configs drawn at random from the grid
-  (the unbiased estimator of Tang et al. 2020), with the spread of that best and a bootstrap CI.
+- Hyperparameter importance's inputs: the settings that vary in a family, encoded, and the
+  target (the model and its permutation importance: harness.report.estimates).
+- Best score against budget's inputs: a group's values, the budgets n and the exact spread of
+  the best of n (the expected best with its interval: harness.report.estimates).
 - Where I' is fooled: runs with a high I' but a bad FID.
 
 How outcomes are counted (as in the report): a config is ok (a finite I'), diverged, or error
@@ -20,15 +20,13 @@ is needed for a diverged config, it scores DIVERGED_IPRIME and the worst FID of 
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from harness.config import setting_names
 
@@ -40,15 +38,6 @@ DIVERGED_IPRIME = 0.0
 # (all families pooled) and FID worse than the grid's median ok FID.
 HIGH_IPRIME_QUANTILE = 0.75
 BAD_FID_QUANTILE = 0.5
-# Importance: folds, permutation repeats, and the smallest family that gets a model.
-CV_FOLDS = 5
-PERMUTATION_REPEATS = 5
-MIN_CONFIGS_FOR_IMPORTANCE = 20
-TOP_SETTINGS = 3
-# Budget: bootstrap resamples for the CI of the expected best; the best-of-n band.
-BUDGET_RESAMPLES = 1000
-BUDGET_BAND = (0.05, 0.95)
-SEED = 0
 
 
 # --- groups ----------------------------------------------------------------------------------
@@ -211,164 +200,7 @@ def importance_target(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return keep, y
 
 
-def _model(categorical: list[bool], seed: int, n_train: int):
-    """Gradient boosting of modest capacity (100 trees of 8 leaves, shrinkage 0.05, a leaf
-    >= 20 configs, or a tenth of a small family's): enough for main effects and a few
-    interactions of a grid's discrete settings, small enough not to fit the noise of a few
-    hundred configs."""
-    from sklearn.ensemble import HistGradientBoostingRegressor
-    return HistGradientBoostingRegressor(max_iter=100, learning_rate=0.05, max_leaf_nodes=8,
-                                         min_samples_leaf=max(3, min(20, n_train // 10)),
-                                         categorical_features=np.array(categorical, dtype=bool)
-                                         if any(categorical) else None,
-                                         early_stopping=False, random_state=seed)
-
-
-def _corrected_t_interval(values: np.ndarray, test_fraction: float,
-                          confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and CI over K cross-validation folds with the Nadeau & Bengio (2003) correction:
-    var = s^2 (1/K + n_test/n_train), t with K - 1 degrees of freedom. The folds share training
-    data, so the naive s^2/K interval would be too narrow."""
-    k = values.size
-    mean = float(values.mean())
-    if k < 2:
-        return mean, math.nan, math.nan
-    se = values.std(ddof=1) * math.sqrt(1 / k + test_fraction / (1 - test_fraction))
-    half = stats.t.ppf(0.5 + confidence / 2, k - 1) * se
-    return mean, mean - half, mean + half
-
-
-@dataclasses.dataclass
-class FamilyFit:
-    """One family's importance model: what it learned from, how well it predicts, the model
-    fitted on all rows (for partial dependence), and why it was skipped (if it was)."""
-    family: str
-    n: int
-    settings: list[str]
-    categorical: list[bool] = dataclasses.field(default_factory=list)
-    levels: dict[str, list] = dataclasses.field(default_factory=dict)
-    r2: float = math.nan
-    r2Low: float = math.nan
-    r2High: float = math.nan
-    model: Any = None
-    X: np.ndarray | None = None
-    skipped: str | None = None
-
-
-def importance(configs: pd.DataFrame, known: Iterable[str] = (), folds: int = CV_FOLDS,
-               repeats: int = PERMUTATION_REPEATS, seed: int = SEED
-               ) -> tuple[pd.DataFrame, list[FamilyFit]]:
-    """Permutation importance of each varying setting for each family's I'.
-
-    Per family (model label): a gradient-boosting regressor predicts I' (diverged = the floor,
-    see importance_target) from the settings; K-fold cross-validation gives the held-out R^2,
-    and on each held-out fold the drop in R^2 when one setting's column is shuffled
-    (sklearn.inspection.permutation_importance, `repeats` shuffles) is that setting's
-    importance. importance, ciLow, ciHigh: mean over folds with a corrected t interval
-    (_corrected_t_interval), Bonferroni-adjusted over the family's settings so that the
-    intervals hold together: a setting "stands out" when its ciLow > 0. One that does not
-    matter scores about 0 (an interval across 0); a negative value means shuffling it helped
-    by chance.
-    """
-    from threadpoolctl import threadpool_limits
-
-    # One thread: the model is small, and OpenMP threads on cores that are busy (a sweep, other
-    # users) make it ten times slower, not faster.
-    with threadpool_limits(1):
-        return _importance(configs, known, folds, repeats, seed)
-
-
-def _importance(configs: pd.DataFrame, known: Iterable[str], folds: int, repeats: int,
-                seed: int) -> tuple[pd.DataFrame, list[FamilyFit]]:
-    from sklearn.inspection import permutation_importance
-    from sklearn.metrics import r2_score
-    from sklearn.model_selection import KFold
-
-    rows_out, fits = [], []
-    for fam in model_order(configs["model"], known):
-        rows, y = importance_target(configs[configs["model"] == fam])
-        settings = setting_columns(rows)
-        fit = FamilyFit(family=fam, n=len(rows), settings=settings)
-        fits.append(fit)
-        if len(rows) < MIN_CONFIGS_FOR_IMPORTANCE:
-            fit.skipped = f"{len(rows)} ok + diverged configs, fewer than {MIN_CONFIGS_FOR_IMPORTANCE}"
-            continue
-        if not settings:
-            fit.skipped = "no setting varies within this family"
-            continue
-        if np.ptp(y) == 0:
-            fit.skipped = "every config has the same I'"
-            continue
-        X, fit.categorical, fit.levels = encode_settings(rows, settings)
-        k = min(folds, len(rows) // 5)
-        per_fold, r2 = [], []
-        for i, (train, test) in enumerate(KFold(k, shuffle=True, random_state=seed).split(X)):
-            model = _model(fit.categorical, seed, len(train)).fit(X[train], y[train])
-            r2.append(r2_score(y[test], model.predict(X[test])))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                pi = permutation_importance(model, X[test], y[test], scoring="r2",
-                                            n_repeats=repeats, random_state=seed + i)
-            per_fold.append(pi.importances_mean)
-        per_fold = np.array(per_fold)  # folds x settings
-        fit.r2, fit.r2Low, fit.r2High = _corrected_t_interval(np.array(r2), 1 / k)
-        level = 1 - 0.05 / len(settings)  # Bonferroni: 95% for all settings together
-        for j, s in enumerate(settings):
-            imp, lo, hi = _corrected_t_interval(per_fold[:, j], 1 / k, level)
-            rows_out.append({"family": fam, "setting": s, "importance": imp, "ciLow": lo, "ciHigh": hi})
-        fit.model, fit.X = _model(fit.categorical, seed, len(X)).fit(X, y), X
-    table = pd.DataFrame(rows_out, columns=["family", "setting", "importance", "ciLow", "ciHigh"])
-    if len(table):
-        table = (table.assign(_o=table["family"].map({f.family: i for i, f in enumerate(fits)}))
-                 .sort_values(["_o", "importance"], ascending=[True, False])
-                 .drop(columns="_o").reset_index(drop=True))
-    return table, fits
-
-
-def partial_dependence_curves(fit: FamilyFit, settings: list[str]
-                              ) -> dict[str, tuple[list, np.ndarray]]:
-    """Per setting: its values (in the grid's terms) and the model's average predicted I' at
-    each (sklearn.inspection.partial_dependence on the family's own configs)."""
-    from sklearn.inspection import partial_dependence
-    from threadpoolctl import threadpool_limits
-    out = {}
-    with threadpool_limits(1):  # as in importance()
-        for s in settings:
-            j = fit.settings.index(s)
-            # brute: the faster "recursion" leaves out the model's baseline (not on the I' scale)
-            pd_ = partial_dependence(fit.model, fit.X, [j], kind="average", grid_resolution=100,
-                                     method="brute", categorical_features=fit.categorical
-                                     if any(fit.categorical) else None)
-            grid = pd_["grid_values"][0]
-            labels = ([fit.levels[s][int(g)] for g in grid] if fit.categorical[j]
-                      else [_num(g) for g in grid])
-            out[s] = (labels, pd_["average"][0])
-    return out
-
-
-def _num(x: float) -> Any:
-    return int(x) if float(x).is_integer() else float(x)
-
-
 # --- best score against budget ---------------------------------------------------------------
-
-def expected_max_weights(N: int, ns: np.ndarray) -> np.ndarray:
-    """W[k, i]: the weight of the i-th smallest of N values in the expected maximum of n_k of
-    them drawn at random without replacement, so E[max] = W @ sorted(values).
-
-    Tang et al. 2020 ("Showing Your Work Doesn't Always Work", the correction of Dodge et al.
-    2019's expected validation performance): w_i = C(i-1, n-1) / C(N, n), i = 1..N, the
-    probability that the i-th smallest is the largest of the n drawn. Over the N values of
-    the grid it is the average of max over all C(N, n) subsets: exact for draws from the grid,
-    unbiased for n iid draws from the distribution the grid samples.
-    """
-    i = np.arange(1, N + 1)[None, :]
-    n = np.asarray(ns, dtype=float)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        logw = (special.gammaln(i) - special.gammaln(n) - special.gammaln(i - n + 1)
-                - (special.gammaln(N + 1) - special.gammaln(n + 1) - special.gammaln(N - n + 1)))
-    return np.where(i >= n, np.exp(logw), 0.0)
-
 
 def best_of_n_quantiles(sorted_values: np.ndarray, ns: np.ndarray,
                         qs: Iterable[float]) -> np.ndarray:
@@ -401,61 +233,6 @@ def budget_values(rows: pd.DataFrame, metric: str, worst_fid: float) -> np.ndarr
     v = outcome_values(rows, metric)
     floor = DIVERGED_IPRIME if metric == "Iprime" else -worst_fid
     return np.where(np.isneginf(v), floor, v)
-
-
-def budget_curve(values: np.ndarray, ns: np.ndarray | None = None,
-                 resamples: int = BUDGET_RESAMPLES, seed: int = SEED,
-                 band: tuple[float, float] = BUDGET_BAND, confidence: float = 0.95) -> pd.DataFrame:
-    """Expected best of n configs drawn at random from `values` (higher is better), per n.
-
-    expected: Tang et al. 2020's estimator (expected_max_weights). lo, hi: the `band`
-    quantiles of the best of n itself (what one researcher with budget n gets; exact).
-    ciLow, ciHigh: percentile bootstrap CI of `expected` (the configs resampled with
-    replacement, the same estimator on each resample: its uncertainty as an estimate for a
-    larger space of configs of which the grid is a sample).
-    """
-    v = np.sort(np.asarray(values, dtype=float))
-    N = v.size
-    cols = ["n", "expected", "lo", "hi", "ciLow", "ciHigh"]
-    if N == 0:
-        return pd.DataFrame(columns=cols)
-    ns = budget_ns(N) if ns is None else np.asarray(ns)
-    W = expected_max_weights(N, ns)
-    boot = np.sort(np.random.default_rng(seed).choice(v, size=(resamples, N), replace=True), axis=1)
-    alpha = (1 - confidence) / 2
-    ci = np.quantile(boot @ W.T, [alpha, 1 - alpha], axis=0)
-    q = best_of_n_quantiles(v, ns, band)
-    return pd.DataFrame({"n": ns, "expected": W @ v, "lo": q[:, 0], "hi": q[:, 1],
-                         "ciLow": ci[0], "ciHigh": ci[1]})
-
-
-def budget_table(configs: pd.DataFrame, known: Iterable[str] = (), **kw) -> pd.DataFrame:
-    """budget.csv: per family and subgrid (groups) and metric, the budget curve.
-
-    Columns: family, subgrid, metric (Iprime | fid), configs (N drawn from), n, expected, lo,
-    hi, ciLow, ciHigh; FID on its own scale (lower is better: the expected LOWEST FID).
-    """
-    fid = (pd.to_numeric(configs["fid"], errors="coerce").astype(float) if "fid" in configs
-           else pd.Series(np.nan, index=configs.index))
-    finite_fid = fid[np.isfinite(fid) & (configs["status"] == "ok")]
-    worst = float(finite_fid.max()) if len(finite_fid) else math.nan
-    parts = []
-    for g in groups(configs, known):
-        for metric in ("Iprime", "fid"):
-            if metric == "fid" and not np.isfinite(worst):
-                continue
-            values = budget_values(g["rows"], metric, worst)
-            if not values.size:  # every config of the group failed: nothing to draw from
-                continue
-            curve = budget_curve(values, **kw)
-            if metric == "fid":
-                curve[["expected", "lo", "hi", "ciLow", "ciHigh"]] *= -1
-                curve = curve.rename(columns={"lo": "hi", "hi": "lo", "ciLow": "ciHigh",
-                                              "ciHigh": "ciLow"})
-            parts.append(curve.assign(family=g["model"], subgrid=g["subgrid"], metric=metric,
-                                      configs=values.size))
-    cols = ["family", "subgrid", "metric", "configs", "n", "expected", "lo", "hi", "ciLow", "ciHigh"]
-    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
 # --- where I' is fooled ----------------------------------------------------------------------

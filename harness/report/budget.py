@@ -69,21 +69,28 @@ def _u_and_variance(xs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     n-subsets of the sample. With maxima at the i-th and j-th smallest, i < j, there are
     C(i-1, n-1) C(j-n-1, n-1) such pairs out of C(N, n) C(N-n, n), which sums in O(N). Rows are
     centred on their median first (the estimate is shift invariant; centring avoids
-    cancellation).
+    cancellation): _centred_u_and_variance on the centred rows.
     """
-    N = xs.shape[-1]
-    xc = xs - np.median(xs, axis=-1, keepdims=True)
-    w = expected_max_weights(N, [n])[0]
+    centre = np.median(xs, axis=-1, keepdims=True)
+    u, var = _centred_u_and_variance(xs - centre, n)
+    return u + centre[..., 0], var
+
+
+def _centred_u_and_variance(xc: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """_u_and_variance of rows already centred (U of the centred rows, and its variance)."""
+    N = xc.shape[-1]
+    # only the i >= n smallest can be a maximum of n (w_i = 0 below): the rest is left out
+    xc = xc[..., n - 1:]
+    w = expected_max_weights(N, [n])[0][n - 1:]
     u = xc @ w
-    j = np.arange(1, N + 1)
+    j = np.arange(2 * n, N + 1)  # the second maximum's rank: b_j = 0 below 2n
     with np.errstate(invalid="ignore", divide="ignore"):
         # b_j = C(j-n-1, n-1) / C(N-n, n): ways to pick the second subset, max at j, from the rest
-        b = np.where(j >= 2 * n, np.exp(_log_binom(j - n - 1, n - 1) - _log_binom(N - n, n)), 0.0)
-    wx = xc * w
-    below = np.cumsum(wx, axis=-1) - wx  # sum over i < j of w_i x_(i)
+        b = np.exp(_log_binom(j - n - 1, n - 1) - _log_binom(N - n, n))
+    below = np.cumsum(xc * w, axis=-1)[..., n - 1:-1]  # at rank j: sum over i < j of w_i x_(i)
     # theta^2 estimate: 2 sum_{i<j} x_(i) x_(j) C(i-1,n-1) C(j-n-1,n-1) / (C(N,n) C(N-n,n))
-    theta2 = 2 * np.sum(xc * b * below, axis=-1)
-    return u + np.median(xs, axis=-1), u ** 2 - theta2  # Var = U^2 - unbiased(theta^2)
+    theta2 = 2 * np.einsum("...j,...j->...", xc[..., n:] * b, below)
+    return u, u ** 2 - theta2  # Var = U^2 - unbiased(theta^2)
 
 
 def expected_best_interval(values: Any, ns: Any, confidence: float = 0.95,
@@ -132,15 +139,20 @@ def expected_best_interval(values: Any, ns: Any, confidence: float = 0.95,
         return out
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     boot = np.sort(rng.choice(v, size=(resamples, N), replace=True), axis=1)
+    # centred once for every n (see _u_and_variance): the estimates are shift invariant
+    centre, boot_centre = float(np.median(v)), np.median(boot, axis=1)
+    vc, boot_c = v - centre, boot - boot_centre[:, None]
     alpha = (1 - confidence) / 2
+    se_col, low_col, high_col = (out[c].to_numpy(dtype=float, copy=True) for c in ("se", "ciLow", "ciHigh"))
     for row in np.flatnonzero(drawn):
         n = int(ns[row])
-        u, var = _u_and_variance(v, n)
+        u, var = _centred_u_and_variance(vc, n)
+        u += centre
         if not var > 0:
             continue
         se = math.sqrt(var)
-        ub, varb = _u_and_variance(boot, n)
-        num = ub - _plugin_weights(N, n) @ v
+        ub, varb = _centred_u_and_variance(boot_c, n)
+        num = ub + boot_centre - _plugin_weights(N, n) @ v
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(varb > 0, num / np.sqrt(np.where(varb > 0, varb, 1.0)),
                          np.sign(num) * np.inf)  # t* = (U* - V) / se*; no spread: +-inf (or 0)
@@ -148,10 +160,10 @@ def expected_best_interval(values: Any, ns: Any, confidence: float = 0.95,
         t_lo = np.quantile(t, alpha, method="lower")
         t_hi = np.quantile(t, 1 - alpha, method="higher")
         low, high = u - t_hi * se, u - t_lo * se  # bootstrap-t: U - t*_(1-a/2) se, U - t*_(a/2) se
-        out.loc[row, "se"] = se
+        se_col[row] = se
         if np.isfinite(low) and np.isfinite(high):
-            out.loc[row, ["ciLow", "ciHigh"]] = [low, high]
-    return out
+            low_col[row], high_col[row] = low, high
+    return out.assign(se=se_col, ciLow=low_col, ciHigh=high_col)
 
 
 # The distributions of the coverage simulation: a sampler and the CDF (for the true expected max).
@@ -248,7 +260,7 @@ def coverage_table(Ns: Iterable[int] = (50, 200), distributions: Iterable[str] |
 # --- the big coverage simulation -------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
-    """Print the coverage table of expected_best_interval (python -m harness.report.stats)."""
+    """Print the coverage table of expected_best_interval (python -m harness.report.budget)."""
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--replications", type=int, default=1000)
     ap.add_argument("--N", type=int, nargs="+", default=[50, 200])

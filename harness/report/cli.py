@@ -15,9 +15,9 @@ The first line of this docstring is `--help`'s description.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from harness.errors import report
 from harness.report.page import write_report
 from harness.report.tables import (
     SEED_AGGS,
@@ -57,6 +57,5 @@ def main(argv: list[str] | None = None) -> int:
             write_report(folder, out, args.seed_agg, args.data_dir, args.classifier, args.allow_mixed_classifiers)
             print(f"report: {folder.name} -> {out / 'index.html'}")
     except ReportError as e:
-        print(f"report: error: {e}", file=sys.stderr)
-        return 2
+        return report(e)
     return 0

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 from matplotlib.ticker import MaxNLocator
 
-from harness.report import analysis, style
+from harness.report import analysis, estimates, style
+from harness.report.budget import BUDGET_MAX_FRACTION
 from harness.report.tables import model_order, ok_values, registered_models, run_scores
 
 
@@ -44,7 +45,7 @@ def draw_robustness(configs: pd.DataFrame, anchor: float | None, title: str) -> 
     with sns.axes_style("whitegrid"):
         axes = fig.subplots(2, cols, squeeze=False)
     ok_ip = ok_values(configs)
-    top = max([*ok_ip, anchor or 0.0, 1e-9]) * 1.04
+    top = max([*ok_ip, 1e-9]) * 1.04  # the data's range: the anchor never stretches it
     xs = {"Iprime": np.linspace(0, top, 500)}
     fid = pd.to_numeric(configs.get("fid"), errors="coerce") if "fid" in configs else None
     if fid is not None and np.isfinite(fid).any():
@@ -70,7 +71,8 @@ def draw_robustness(configs: pd.DataFrame, anchor: float | None, title: str) -> 
                 ax.plot(x, analysis.passing_fraction(v, sign * x), color=color, ls=ls,
                         lw=2 if not c else 1.3, label=_group_label(g, v))
             if metric == "Iprime":
-                style.anchor_line(ax, anchor)
+                ax.set_xlim(x[0], x[-1])
+                style.anchor_line(ax, anchor, at=0.85)  # curves fall to the right: its top is free
                 ax.set_xlabel("x (I')")
                 ax.set_ylabel("fraction of configs with I' ≥ x")
             else:
@@ -80,7 +82,7 @@ def draw_robustness(configs: pd.DataFrame, anchor: float | None, title: str) -> 
             ax.set_ylim(-0.02, 1.02)
             ax.set_title(f"{name}: {'I' + chr(39) if metric == 'Iprime' else 'FID'}")
             if metric == "Iprime":  # one legend per column: the FID panel below has the same lines
-                ax.legend(fontsize="x-small", **({"loc": "upper right"} if not c else
+                ax.legend(fontsize="x-small", **({"loc": "lower left"} if not c else
                                                  {"loc": "upper left", "bbox_to_anchor": (1.01, 1)}))
     style.suptitle(fig, f"Robustness: how much of each grid trains well (diverged: below every x) — {title}")
     return fig
@@ -91,7 +93,7 @@ def draw_ecdf(configs: pd.DataFrame, anchor: float | None, title: str) -> Figure
     families, subs = _layout(configs)
     colors = style.colors([g["model"] for g in families])
     ok_ip = ok_values(configs)
-    lo, hi = (0.0, max([*ok_ip, anchor or 0.0, 1e-9]))
+    lo, hi = (0.0, max([*ok_ip, 1e-9]))  # the data's range: the anchor never stretches it
     span = hi - lo
     slot = lo - 0.08 * span
     fig = style.new_figure((13, 6.5))
@@ -106,11 +108,11 @@ def draw_ecdf(configs: pd.DataFrame, anchor: float | None, title: str) -> Figure
         color, ls = (colors[g["model"]], "-") if g["subgrid"] == "all" else styles[g["label"]]
         sns.ecdfplot(x=np.where(np.isneginf(v), slot, v), ax=ax, color=color, ls=ls,
                      lw=3 if g["subgrid"] == "all" else 1.2, label=_group_label(g, v))
-    style.anchor_line(ax, anchor)
     ax.axvline(lo - 0.04 * span, color="0.6", ls=":", lw=1)
     ticks = [t for t in MaxNLocator(6).tick_values(lo, hi) if lo <= t <= hi]
     ax.set_xticks([slot, *ticks], ["diverged", *(f"{t:g}" for t in ticks)])
     ax.set_xlim(slot - 0.04 * span, hi + 0.02 * span)
+    style.anchor_line(ax, anchor, at=0.12)  # curves rise to the right: its bottom is free
     ax.set_xlabel("I' (final)")
     ax.set_ylabel("fraction of configs with I' ≤ x")
     ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -119,48 +121,63 @@ def draw_ecdf(configs: pd.DataFrame, anchor: float | None, title: str) -> Figure
 
 
 def draw_importance(table: pd.DataFrame, fits: list, title: str) -> Figure | None:
-    """Per fitted family: permutation importance with its interval, then partial dependence
-    of I' on the top settings."""
+    """Per fitted family: permutation importance of each feature (a setting, or aliased settings
+    together) with its interval, then partial dependence of I' on the top features, drawn only
+    where the model predicts I' at all (FamilyFit.predicts: its R² interval lies above 0)."""
     fitted = [f for f in fits if f.skipped is None]
     if not fitted:
         return None
     colors = style.colors([f.family for f in fits])
-    cols = 1 + analysis.TOP_SETTINGS
-    fig = style.new_figure((4.4 * cols, 3.6 * len(fitted) + 0.6))
+    # partial dependence only for families whose model predicts I': else one column for the words
+    cols = 1 + (estimates.TOP_SETTINGS if any(f.predicts for f in fitted) else 1)
+    fig = style.new_figure((4.4 * max(cols, 3), 3.6 * len(fitted) + 0.6))
     with sns.axes_style("whitegrid"):
         axes = fig.subplots(len(fitted), cols, squeeze=False)
     for r, fit in enumerate(fitted):
         t = table[table["family"] == fit.family]
-        ax = axes[r, 0]
-        y = np.arange(len(t))
-        err = np.vstack([t["importance"] - t["ciLow"], t["ciHigh"] - t["importance"]]).clip(0)
-        ax.barh(y, t["importance"], xerr=err, color=colors[fit.family], alpha=0.75, capsize=3)
-        ax.set_yticks(y, t["setting"])
-        ax.invert_yaxis()
-        ax.axvline(0, color="k", lw=0.8)
-        ax.set_xlabel("permutation importance (drop in held-out R²)")
-        ax.set_title(f"{fit.family}: CV R² = {fit.r2:.2f} [{fit.r2Low:.2f}, {fit.r2High:.2f}], "
-                     f"n = {fit.n}", fontsize="medium")
-        top = list(t["setting"][: analysis.TOP_SETTINGS])
-        curves = analysis.partial_dependence_curves(fit, top)
+        _importance_bars(axes[r, 0], t, fit, colors[fit.family])
+        top = list(t["setting"][: estimates.TOP_SETTINGS]) if fit.predicts else []
+        if not fit.predicts:  # the words run over the row's empty panels, outside the layout
+            words = estimates.NO_PREDICTION.replace(" (", "\n(")
+            axes[r, 1].text(0.02, 0.5, f"{fit.family}: {words};\nno partial dependence drawn",
+                            transform=axes[r, 1].transAxes, va="center",
+                            fontsize="medium").set_in_layout(False)
+            axes[r, 1].set_axis_off()
+        curves = estimates.partial_dependence_curves(fit, top)
         lims = [v for _, avg in curves.values() for v in avg]
         for c in range(1, cols):
             ax = axes[r, c]
             if c > len(top):
-                ax.set_visible(False)
+                ax.set_visible(c == 1 and not fit.predicts)
                 continue
             labels, avg = curves[top[c - 1]]
             pos = np.arange(len(labels))
             ax.plot(pos, avg, "o-", color=colors[fit.family])
-            ax.set_xticks(pos, [f"{v:g}" if isinstance(v, float) else str(v) for v in labels])
+            ax.set_xticks(pos, [f"{v:g}" if isinstance(v, float) else str(v) for v in labels],
+                          rotation=20 if "+" in top[c - 1] else 0, ha="right" if "+" in top[c - 1] else "center")
             pad = 0.05 * (max(lims) - min(lims) + 1e-9)
             ax.set_ylim(min(lims) - pad, max(lims) + pad)
             ax.set_xlabel(top[c - 1])
             ax.set_ylabel("predicted I' (partial dependence)")
             ax.set_title(f"{fit.family}: #{c} {top[c - 1]}", fontsize="medium")
-    style.suptitle(fig, f"Which settings decide I' (gradient boosting per family, {analysis.CV_FOLDS}-fold "
-                        f"CV; diverged configs at I' = {analysis.DIVERGED_IPRIME:g}) — {title}")
+    style.suptitle(fig, f"Which settings decide I' (gradient boosting per family, {estimates.CV_FOLDS}-fold "
+                        f"CV; diverged configs at I' = {analysis.DIVERGED_IPRIME:g}; aliased settings "
+                        f"as one feature) — {title}")
     return fig
+
+
+def _importance_bars(ax, t: pd.DataFrame, fit: Any, color: Any) -> None:
+    """One family's importance bars with their intervals; faded where the model predicts nothing."""
+    y = np.arange(len(t))
+    err = np.vstack([t["importance"] - t["ciLow"], t["ciHigh"] - t["importance"]]).clip(0)
+    ax.barh(y, t["importance"], xerr=err, color=color, alpha=0.75 if fit.predicts else 0.25, capsize=3)
+    ax.set_yticks(y, [s + (" *" if a else "") for s, a in zip(t["setting"], t["aliasing"])])
+    ax.invert_yaxis()
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel("permutation importance (drop in held-out R²)"
+                  + ("\n* aliasing: see importance.csv" if t["aliasing"].any() else ""))
+    ax.set_title(f"{fit.family}: CV R² = {fit.r2:.2f} [{fit.r2Low:.2f}, {fit.r2High:.2f}], "
+                 f"n = {fit.n}", fontsize="medium")
 
 
 def draw_budget(budget: pd.DataFrame, configs: pd.DataFrame, anchor: float | None,
@@ -189,12 +206,13 @@ def draw_budget(budget: pd.DataFrame, configs: pd.DataFrame, anchor: float | Non
                 ax.plot(d["n"], d["expected"], color=color, ls=ls, lw=2 if not c else 1.3,
                         label=f"{g['label']} (N={int(d['configs'].iloc[0])})")
                 if not c:  # bands for the families only: twelve overlapping bands read as fog
+                    # the interval is drawn for n <= N/4 only (NaN beyond): the dark band stops there
                     ax.fill_between(d["n"], d["ciLow"], d["ciHigh"], color=color, alpha=0.3, lw=0)
                     ax.fill_between(d["n"], d["lo"], d["hi"], color=color, alpha=0.1, lw=0)
             ax.set_xscale("log")
             ax.set_xlabel("budget n (configs drawn at random from the grid)")
             if metric == "Iprime":
-                style.anchor_line(ax, anchor, vertical=False)
+                style.anchor_line(ax, anchor, vertical=False, at=0.03)  # lines rise to the right
                 ax.set_ylabel("expected best I'")
             else:
                 if (b["lo"] > 0).all():
@@ -203,10 +221,11 @@ def draw_budget(budget: pd.DataFrame, configs: pd.DataFrame, anchor: float | Non
             ax.set_title(f"{name}: {'I' + chr(39) if metric == 'Iprime' else 'FID'}")
             ax.legend(fontsize="x-small", **({} if not c else
                                              {"loc": "upper left", "bbox_to_anchor": (1.01, 1)}))
-    band = round(100 * (analysis.BUDGET_BAND[1] - analysis.BUDGET_BAND[0]))
+    band = round(100 * (estimates.BUDGET_BAND[1] - estimates.BUDGET_BAND[0]))
     style.suptitle(fig, f"Best score against budget — {title}\nexpected best of n random configs (Tang et "
                         f"al. 2020's unbiased estimator); families: light band {band}% of draws, dark band "
-                        "95% bootstrap CI of the expectation")
+                        f"95% bootstrap-t interval of the expectation, drawn for n ≤ "
+                        f"{BUDGET_MAX_FRACTION:g} N only: beyond it N configs cannot bound the best of n")
     return fig
 
 

@@ -9,13 +9,13 @@ import html
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from harness.atomic import write_atomic
 from harness.config import TABLE1_SETTINGS
-from harness.report import analysis, style
+from harness.report import analysis, estimates, style
+from harness.report.budget import BUDGET_INTERVAL, BUDGET_MAX_FRACTION
 from harness.report.extra_figures import (
     draw_budget,
     draw_ecdf,
@@ -34,8 +34,6 @@ from harness.report.paper_figures import (
 )
 from harness.report.tables import (
     BASELINE,
-    BOOTSTRAP_RESAMPLES,
-    BOOTSTRAP_SEED,
     NOT_RECORDED,
     REFERENCE,
     aggregate_seeds,
@@ -51,6 +49,7 @@ from harness.report.tables import (
     run_scores,
     summary_table,
 )
+from harness.report.verdict import notes, summary_markdown, verdict_html
 
 # "How to read it", above each figure beyond the paper's.
 
@@ -62,14 +61,15 @@ GUIDES = {
     "ecdf": "Every family and subgrid on one axis: a curve further right is better throughout, a "
             "step at the left edge is the share that diverged, and where two curves cross neither "
             "family dominates.",
-    "importance": "Long bars are the settings whose shuffling costs the model most held-out R² "
-                  "(an interval across 0: the setting does not matter), and the curves beside them "
-                  "show which of their values the model predicts to train well; read the bars only "
-                  "when the cross-validated R² in the title is well above 0.",
+    "importance": "Long bars are the settings (or settings that move together, joined by '+') "
+                  "whose shuffling costs the model most held-out R² (an interval across 0: the "
+                  "setting does not matter), and the curves beside them show which of their values "
+                  "the model predicts to train well; a family whose cross-validated R² interval does "
+                  "not lie above 0 gets no curves, since no setting predicts its I'.",
     "budget": "Follow a family's line to your budget n: it is the best score you can expect from n "
               "configs drawn at random from its grid, the light band is where 90% of such draws "
-              "land and the dark band the uncertainty of the expectation; where lines cross, the "
-              "ranking of families depends on the budget.",
+              "land and the dark band the uncertainty of the expectation, which stops at a quarter "
+              "of the grid; where lines cross, the ranking of families depends on the budget.",
     "noise": "Read a difference between two families against both numbers: samplingStd is how "
              "much one run's I' moves with a fresh sample set, seedStdPooled how much it moves with "
              "a fresh training seed (sample set included).",
@@ -85,14 +85,19 @@ def _img(png: bytes, alt: str) -> str:
     return (f'<img alt="{html.escape(alt)}" style="max-width:100%" '
             f'src="data:image/png;base64,{base64.b64encode(png).decode()}">')
 
+def folded(caption: str, body: str) -> str:
+    """A section below the verdict: folded under its heading, opened by a click."""
+    return f"<details><summary><h2>{html.escape(caption)}</h2></summary>{body}</details>"
+
+
 def _section(key: str, caption: str, progress: str, png: bytes | None, extra: str = "",
              missing: str = "") -> str:
     """A figure's section of the page: caption, guide, progress, the figure (or why it is
-    missing) and `extra` (its tables)."""
+    missing) and `extra` (its tables), folded."""
     esc = html.escape
     body = _img(png, caption) if png is not None else f"<p><i>{esc(missing)}</i></p>"
-    return (f"<h2>{esc(caption)}</h2><p class='guide'><b>How to read it:</b> {esc(GUIDES[key])}</p>"
-            f"<p>{esc(progress)}</p>{body}{extra}")
+    return folded(caption, f"<p class='guide'><b>How to read it:</b> {esc(GUIDES[key])}</p>"
+                           f"<p>{esc(progress)}</p>{body}{extra}")
 
 
 def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFrame, folder: Path,
@@ -120,22 +125,21 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
     sections.append(_section("ecdf", "ECDF of I' per family and subgrid", progress,
                              png(draw_ecdf(configs, anchor, title), "ecdf")))
 
-    imp, fits = analysis.importance(configs, registered_models())
+    imp, fits = estimates.importance(configs, registered_models())
     csv(imp, "importance.csv")
-    fit_table = pd.DataFrame([{"family": f.family, "configs": f.n, "settings": ", ".join(f.settings),
-                               "cvR2": f.r2, "cvR2Low": f.r2Low, "cvR2High": f.r2High,
-                               "skipped": f.skipped or ""} for f in fits])
-    extra = ("<p>Importance model per family (cross-validated R² with its interval):</p>"
-             + fit_table.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="")
-             + (imp.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="") if len(imp) else ""))
     sections.append(_section("importance", "Hyperparameter importance", progress,
-                             png(draw_importance(imp, fits, title), "importance"), extra,
+                             png(draw_importance(imp, fits, title), "importance"), importance_html(imp, fits),
                              "not drawn: no family has enough configs with varying settings"))
 
-    budget = analysis.budget_table(configs, registered_models())
+    budget = estimates.budget_table(configs, registered_models())
     csv(budget, "budget.csv")
+    note = (f"<p>The interval of the expectation (ciLow, ciHigh in budget.csv; the dark band): "
+            f"{esc(BUDGET_INTERVAL.replace('BUDGET_MAX_FRACTION', f'{BUDGET_MAX_FRACTION:g}'))}. "
+            f"Beyond n = {BUDGET_MAX_FRACTION:g} N it is left out (empty): the best of n leans on the top N/n of the N "
+            "configs, too few to bound it with the coverage it claims (python -m "
+            "harness.report.budget simulates the coverage).</p>")
     sections.append(_section("budget", "Best score against budget", progress,
-                             png(draw_budget(budget, configs, anchor, title), "budget"),
+                             png(draw_budget(budget, configs, anchor, title), "budget"), note,
                              missing="not drawn: no ok or diverged configs"))
 
     spread_cols = ["group", "name", "samplingStd", "seedStdPooled", "trainingStd", "seedsPerConfig"]
@@ -170,87 +174,77 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
     return sections, written
 
 
-# --- summary, page, report -----------------------------------------------------------------
+# --- the page ------------------------------------------------------------------------------
 
-def _fmt(v: Any) -> str:
-    """A cell of summary.md: floats to 4 significant digits, NaN empty."""
-    if isinstance(v, (float, np.floating)):
-        return "" if np.isnan(v) else f"{v:.4g}"
-    return str(v)
+def importance_html(imp: pd.DataFrame, fits: list) -> str:
+    """The importance section's tables: the model per family (its R² and what it can say), and
+    importance.csv with what its `aliasing` column means."""
+    fmt = {"float_format": lambda v: f"{v:.3g}", "na_rep": "", "index": False}
+    fit_table = pd.DataFrame([{"family": f.family, "configs": f.n, "settings": ", ".join(f.settings),
+                               "cvR2": f.r2, "cvR2Low": f.r2Low, "cvR2High": f.r2High,
+                               "reading": f.skipped or ("" if f.predicts else estimates.NO_PREDICTION)}
+                              for f in fits])
+    unread = [f.family for f in fits if f.skipped is None and not f.predicts]
+    words = (f"<p><b>{html.escape(', '.join(unread))}: {html.escape(estimates.NO_PREDICTION)}</b>; "
+             "its importances are left faded and no partial dependence is drawn.</p>" if unread else "")
+    aliasing = ("<p>Settings that move together in a family's rows (each one's value fixes the "
+                "others', e.g. a subgrid that changes lr, adamBeta1 and adamBeta2 at once) cannot be "
+                "told apart: they are one feature, named by its members joined by '+', and shuffled "
+                "together. 'partly crossed with X' (the aliasing column): some combinations of the "
+                "two never ran (e.g. a gamma run at one lr only), so shuffling one alone makes "
+                "configs the grid never trained, and part of its importance is the model's guess "
+                "about them.</p>")
+    return ("<p>Importance model per family (cross-validated R² with its interval):</p>" + words
+            + fit_table.to_html(**fmt) + aliasing + (imp.to_html(**fmt) if len(imp) else ""))
 
-
-def markdown_table(table: pd.DataFrame) -> str:
-    """The summary table as a markdown table."""
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def _notes(thresholds: dict[str, float], seed_agg: str) -> list[str]:
-    """What the summary's columns mean and how they are counted (summary.md and the page)."""
-    return [
-        (f"Seeds: each config counted once, its I' the {seed_agg} over seeds (a diverged seed "
-         "scores -inf, error seeds left out). seedStdMedian: median over configs of the std of "
-         "I' over ok seeds."),
-        ("n: configs; ok + diverged + errors = n. Diverged configs are a bar of their own in the "
-         "histograms and count in the percentages; error configs (the run failed) do not."),
-        "median, q25, q75, iqr, Mann-Whitney U, KS and the bootstrap CI are over ok configs.",
-        "pctAbove_pXX: % of ok + diverged configs with I' above the XXth percentile of the pooled "
-        "ok I' of the grid: " + ", ".join(f"{k} = {v:.4g}" for k, v in thresholds.items()) + ".",
-        (f"EBGAN against each GAN row: two-sided Mann-Whitney U (mwuU, mwuP) and KS (ksD, ksP); "
-         f"medianDiff = median(EBGAN) - median(row), 95% percentile bootstrap CI "
-         f"(ciLow, ciHigh; {BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED})."),
-        ("samplingStd: how much one run's I' moves with its sample set alone, from I' on two "
-         "disjoint halves A, B of each run's samples: sqrt(mean over ok configs of (A - B)^2 / 4) "
-         "(halves iid, variance ~ 1/N); 'not recorded' for tables without IprimeSetA/B. "
-         "seedStdPooled: sqrt(mean over configs with 2+ seeds of the variance of I' over seeds), "
-         "which contains the sampling spread; trainingStd = sqrt(seedStdPooled^2 - samplingStd^2)."),
-    ]
-
-
-def summary_markdown(table: pd.DataFrame, title: str, seed_agg: str) -> str:
-    """summary.md: the title, the summary table and its notes."""
-    notes = "\n".join(f"- {n}" for n in _notes(table.attrs["thresholds"], seed_agg))
-    return f"# Summary — {title}\n\n{markdown_table(table)}\n\n{notes}\n"
 
 def provenance_html(runs: pd.DataFrame, classifier_note: str) -> str:
     """The page's Provenance section: the classifier sentence and the table of distinct values."""
-    return ("<h2>Provenance</h2>" + f"<p>{html.escape(classifier_note)}</p>"
-            + "<p>Distinct values of each provenance column, with their runs. "
-            + f"{html.escape(NOT_RECORDED)}: error runs (nothing was scored) and runs written "
-            + "before provenance was recorded.</p>" + provenance_table(runs).to_html(index=False))
+    return folded("Provenance", f"<p>{html.escape(classifier_note)}</p>"
+                  + "<p>Distinct values of each provenance column, with their runs. "
+                  + f"{html.escape(NOT_RECORDED)}: error runs (nothing was scored) and runs written "
+                  + "before provenance was recorded.</p>" + provenance_table(runs).to_html(index=False))
+
+
+STYLE = ("<style>body{font-family:sans-serif;max-width:1400px;margin:auto}"
+         "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 5px}"
+         "pre{background:#f6f6f6;padding:8px}summary{cursor:pointer}"
+         "summary h2{display:inline-block;margin:8px 0;font-size:1.2em}"
+         "h1{font-size:1.5em;margin:8px 0}.status{margin:4px 0;font-size:13px}"
+         ".answer{margin:4px 0;font-size:14px}.rule{font-size:11px;color:#444;margin:4px 0 12px}"
+         "table.verdict td,table.verdict th{padding:1px 6px;white-space:nowrap}</style>")
+
 
 def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: pd.DataFrame,
                figures: dict[str, bytes], seed_agg: str, sections: list[str] = (),
                provenance: str = "") -> str:
-    """index.html: the figures, the analysis `sections`, the summary with its notes, the most
-    common errors, `provenance`, and the grid's progress against grid.json with grid.yaml."""
+    """index.html: the verdict first (verdict.verdict_html), then, folded, the figures, the
+    analysis `sections`, the summary with its notes, the most common errors, `provenance`, and
+    the grid's progress against grid.json with grid.yaml."""
     esc = html.escape
     name = esc(str(meta["name"]))
-    head = (f"<!doctype html><html><head><meta charset='utf-8'><title>{name}</title>"
-            "<style>body{font-family:sans-serif;max-width:1400px;margin:auto}"
-            "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;"
-            "padding:2px 5px}pre{background:#f6f6f6;padding:8px}</style></head><body>")
-    status = (f"<p><b>{esc(progress)}</b>. "
+    head = f"<!doctype html><html><head><meta charset='utf-8'><title>{name}</title>{STYLE}</head><body>"
+    status = (f"<p class='status'><b>{esc(progress)}</b>. "
               f"Runs by status: {esc(runs['status'].value_counts().to_dict().__str__())}.</p>")
-    parts = [head, f"<h1>EBGAN grid study: {name}</h1>", status]
+    parts = [head, f"<h1>EBGAN grid study: {name}</h1>", status, verdict_html(table)]
     for caption, png in figures.items():
-        parts.append(f"<h2>{esc(caption)}</h2><p>{esc(progress)}</p>{_img(png, caption)}")
+        parts.append(folded(caption, f"<p>{esc(progress)}</p>{_img(png, caption)}"))
     parts.extend(sections)
-    parts.append(f"<h2>Summary</h2><p>{esc(progress)}</p>")
-    parts.append('<div style="overflow-x:auto">'   # many columns: it scrolls, the page does not
-                 + table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="") + "</div>")
-    parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in _notes(
-        table.attrs["thresholds"], seed_agg)) + "</ul>")
+    parts.append(folded("Summary", f"<p>{esc(progress)}</p>"
+                        '<div style="overflow-x:auto">'  # many columns: it scrolls, the page does not
+                        + table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+                        + "</div><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes(
+                            table.attrs["thresholds"], seed_agg, table.attrs.get("holmM", 0))) + "</ul>"))
     errors = runs.loc[runs["status"] == "error"]
     if len(errors) and "error" in runs.columns:
         counts = errors["error"].fillna("(no message)").value_counts().head(10)
-        parts.append("<h2>Errors (most common)</h2>" + counts.rename("runs").to_frame().to_html())
+        parts.append(folded("Errors (most common)", counts.rename("runs").to_frame().to_html()))
     parts.append(provenance)
-    parts.append("<h2>Grid: done against expected (grid.json)</h2>")
-    parts.append(progress_table(runs, meta).to_html(index=False, na_rep="?"))
     yaml_text = meta.get("grid_yaml") or "(grid.yaml missing)"
-    parts.append(f"<h3>grid.yaml</h3><pre>{esc(yaml_text)}</pre></body></html>")
+    parts.append(folded("Grid: done against expected (grid.json)",
+                        progress_table(runs, meta).to_html(index=False, na_rep="?")
+                        + f"<h3>grid.yaml</h3><pre>{esc(yaml_text)}</pre>"))
+    parts.append("</body></html>")
     return "\n".join(parts)
 
 

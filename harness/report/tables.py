@@ -13,10 +13,12 @@ How results are counted (the same rules in every figure and table):
   * Histograms: percentages are over the family's ok + diverged configs, diverged drawn as its
     own hatched bar at the left, so each family's bars sum to 100. Error configs are not in the
     percentages (they say nothing about the model); their count is in the legend.
-  * Summary: median, IQR, Mann-Whitney U, Kolmogorov-Smirnov and the bootstrap CI are over ok
-    configs; diverged and errors are counted beside them. "pctAbove_pXX" is the percentage of
+  * Summary: median and IQR are over ok configs; divergedFrac (with its Wilson interval) is
+    the share of ok + diverged configs that diverged. "pctAbove_pXX" is the percentage of
     ok + diverged configs whose I' exceeds the XXth percentile of the pooled ok I' of the grid
-    (all models together), so a diverged config is below every threshold.
+    (all models together), so a diverged config is below every threshold. The EBGAN-vs-row
+    tests (harness.report.compare) rank a diverged config below every finished one; the
+    survivors-only statistics are the columns named ...Ok.
   * Classifier: I' depends on the classifier's weights, so a grid whose scored runs carry
     different `classifierSha256` values is refused (ReportError) unless allowed; a table
     written before that column existed counts as one, unknown, classifier.
@@ -31,12 +33,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from harness import families
 from harness.config import TABLE1_SETTINGS, setting_names
+from harness.errors import HarnessError
 from harness.provenance import COLUMNS as PROVENANCE_COLUMNS
-from harness.report import analysis
+from harness.report import analysis, compare, stats
 from harness.results import ResultsError, ResultsTable
 
 REFERENCE = "EBGAN"            # what every other family's rows are compared against
@@ -45,17 +47,16 @@ BASELINE = "GAN"
 SEED_AGGS = ("mean", "median", "max")
 THRESHOLD_QUANTILES = (0.5, 0.75, 0.9)
 N_BINS = 30
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 0
 REQUIRED_COLUMNS = (*TABLE1_SETTINGS, "family", "model", "subgrid", "settingsId", "configId",
                     "seed", "status", "Iprime", "IprimePerEpoch", "samplesPath")
 PANELS_FIG2 = {"(a) all configs": None, "(b) nLayerG ≤ 4, nLayerD ≤ 4": 4,
                "(c) nLayerG ≤ 3, nLayerD ≤ 3": 3}
 NOT_RECORDED = "(not recorded)"  # a provenance value a row does not carry
+NOT_RECORDED_VALUE = "not recorded"  # a summary value of a table without its column
 
 
-class ReportError(Exception):
-    """A problem with the input the user can fix: the message names it and the fix."""
+class ReportError(HarnessError):
+    """A problem with the input the user can fix: what it concerns, why, and the fix."""
 
 
 def config_columns() -> tuple[str, ...]:
@@ -86,8 +87,8 @@ def find_grid_folders(results_dir: Path, grid: str | None = None) -> list[Path]:
     """RESULTS_DIR itself if it is one grid's folder, else its sub-folders with a trials.parquet."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
-        raise ReportError(f"results folder {results_dir} does not exist; "
-                          "fix: pass the folder the sweep wrote (RESULTS or RESULTS/<grid name>)")
+        raise ReportError(f"results folder {results_dir}", "does not exist",
+                          "pass the folder the sweep wrote (RESULTS or RESULTS/<grid name>)")
     if has_results(results_dir):
         folders = [results_dir]
     else:
@@ -95,11 +96,11 @@ def find_grid_folders(results_dir: Path, grid: str | None = None) -> list[Path]:
     if grid is not None:
         folders = [f for f in folders if f.name == grid or grid_json(f).get("name") == grid]
         if not folders:
-            raise ReportError(f"no grid named {grid!r} with a trials.parquet under {results_dir}; "
-                              "fix: check --grid against the folder names")
+            raise ReportError(f"--grid {grid}", f"no grid of that name with a trials.parquet under {results_dir}",
+                              "check --grid against the folder names")
     if not folders:
-        raise ReportError(f"no trials.parquet in {results_dir} or its sub-folders; "
-                          "fix: run the sweep first, or pass the folder that holds trials.parquet")
+        raise ReportError(f"results folder {results_dir}", "no trials.parquet in it or its sub-folders",
+                          "run the sweep first, or pass the folder that holds trials.parquet")
     return folders
 
 
@@ -125,17 +126,16 @@ def load_results(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     folder = Path(folder)
     path = folder / "trials.parquet"
     if not has_results(folder):
-        raise ReportError(f"{path} does not exist; fix: run the sweep on this grid first")
+        raise ReportError(str(path), "does not exist", "run the sweep on this grid first")
     try:
         runs = ResultsTable(folder).df  # the table and the parts a running sweep added since
     except ResultsError as e:
-        raise ReportError(f"{e}; fix: rerun the sweep, which rewrites it, or restore the file") from None
+        raise ReportError(e.what, e.why, e.fix) from None
     if runs.empty:
-        raise ReportError(f"{path} has no rows; fix: wait for the sweep to finish some runs")
+        raise ReportError(str(path), "has no rows", "wait for the sweep to finish some runs")
     missing = [c for c in REQUIRED_COLUMNS if c not in runs.columns]
     if missing:
-        raise ReportError(f"{path} lacks column(s) {', '.join(missing)}; "
-                          "fix: regenerate it with the current sweep")
+        raise ReportError(str(path), f"lacks column(s) {', '.join(missing)}", "regenerate it with the current sweep")
     runs = runs.drop_duplicates("configId", keep="last").reset_index(drop=True)
     runs["Iprime"] = pd.to_numeric(runs["Iprime"], errors="coerce").astype(float)
     gj = grid_json(folder)
@@ -201,8 +201,9 @@ def aggregate_seeds(runs: pd.DataFrame, how: str = "mean") -> pd.DataFrame:
 
     Columns: the config's settings, Iprime (finite or NaN), status ok|diverged|error, runs,
     seeds (non-error runs), seedsDiverged, seedsError, IprimeStd (std over ok seeds, ddof=1),
-    bestConfigId (the best ok seed's run), and where the table has IprimeSetA/IprimeSetB,
-    samplingVar (mean over ok seeds of analysis.sampling_variance).
+    bestConfigId (the best ok seed's run), where the table has IprimeSetA/IprimeSetB,
+    samplingVar (mean over ok seeds of analysis.sampling_variance), and where it has gSteps,
+    gSteps (the median over ok seeds of the G updates a run made).
     """
     if how not in SEED_AGGS:
         raise ValueError(f"seed aggregation {how!r} is not one of {SEED_AGGS}")
@@ -224,6 +225,9 @@ def aggregate_seeds(runs: pd.DataFrame, how: str = "mean") -> pd.DataFrame:
         var = analysis.sampling_variance(runs["IprimeSetA"], runs["IprimeSetB"])
         out["samplingVar"] = pd.Series(np.where(np.isfinite(score), var, np.nan),
                                        index=runs.index).groupby(runs["settingsId"], sort=False).mean()
+    if "gSteps" in runs.columns:  # G updates a finished run made (tables from before: none)
+        steps = pd.to_numeric(runs["gSteps"], errors="coerce").where(np.isfinite(score))
+        out["gSteps"] = steps.groupby(runs["settingsId"], sort=False).median()
     best = runs.assign(_ok=ok_ip).dropna(subset=["_ok"]).sort_values("_ok")
     out["bestConfigId"] = best.groupby("settingsId")["configId"].last()
     return out.reset_index()
@@ -318,31 +322,6 @@ def other_families(configs: pd.DataFrame) -> dict[str, list[str]]:
 
 # --- statistics ------------------------------------------------------------------------------
 
-def _median_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.median(x, axis=axis) - np.median(y, axis=axis)
-
-
-def compare(ebgan: np.ndarray, gan: np.ndarray, n_resamples: int = BOOTSTRAP_RESAMPLES,
-            seed: int = BOOTSTRAP_SEED, confidence: float = 0.95) -> dict[str, float]:
-    """EBGAN against GAN: two-sided Mann-Whitney U and KS, and a percentile-bootstrap CI of
-    median(EBGAN) - median(GAN), seeded so that it is deterministic."""
-    x, y = np.asarray(ebgan, dtype=float), np.asarray(gan, dtype=float)
-    out = dict.fromkeys(("mwuU", "mwuP", "ksD", "ksP", "medianDiff", "ciLow", "ciHigh"), np.nan)
-    if x.size == 0 or y.size == 0:
-        return out
-    mwu = stats.mannwhitneyu(x, y, alternative="two-sided")
-    ks = stats.ks_2samp(x, y, alternative="two-sided")
-    out.update(mwuU=float(mwu.statistic), mwuP=float(mwu.pvalue), ksD=float(ks.statistic),
-               ksP=float(ks.pvalue), medianDiff=float(_median_diff(x, y)))
-    if x.size > 1 and y.size > 1:
-        ci = stats.bootstrap((x, y), _median_diff, vectorized=True, paired=False,
-                             n_resamples=n_resamples, batch=200, method="percentile",
-                             confidence_level=confidence,
-                             random_state=np.random.default_rng(seed)).confidence_interval
-        out.update(ciLow=float(ci.low), ciHigh=float(ci.high))
-    return out
-
-
 def pooled_thresholds(configs: pd.DataFrame,
                       quantiles: tuple[float, ...] = THRESHOLD_QUANTILES) -> dict[str, float]:
     """The I' thresholds of the summary: percentiles of all ok configs' I', models pooled."""
@@ -352,47 +331,70 @@ def pooled_thresholds(configs: pd.DataFrame,
 
 
 def describe(configs: pd.DataFrame, thresholds: dict[str, float]) -> dict[str, Any]:
-    """Counts, median/IQR of ok I', percent above each threshold, seed-to-seed spread."""
+    """Counts, the share diverged with its Wilson interval, median/IQR of ok I', percent above
+    each threshold, seed-to-seed spread, and the G updates a finished run made."""
     vals = ok_values(configs)
     diverged = int((configs["status"] == "diverged").sum())
     errors = int((configs["status"] == "error").sum())
     scored = vals.size + diverged
     q25, med, q75 = np.quantile(vals, [0.25, 0.5, 0.75]) if vals.size else (np.nan,) * 3
+    low, high = stats.wilson_interval(diverged, scored)
     row = {"n": len(configs), "ok": vals.size, "diverged": diverged, "errors": errors,
-           "runs": int(configs["runs"].sum()), "median": med, "q25": q25, "q75": q75,
+           "runs": int(configs["runs"].sum()), "divergedFrac": diverged / scored if scored else np.nan,
+           "divergedLow": low, "divergedHigh": high, "median": med, "q25": q25, "q75": q75,
            "iqr": q75 - q25}
     for name, t in thresholds.items():
         row[f"pctAbove_{name}"] = 100.0 * (vals > t).sum() / scored if scored else np.nan
     row["seedsPerConfig"] = float(configs["seeds"].median())
     row["seedStdMedian"] = float(configs["IprimeStd"].median())  # NaN with one seed
     row.update(analysis.spread_summary(configs))  # samplingStd beside the seed spread
+    row.update(budget_summary(configs))
     return row
 
 
+def budget_summary(configs: pd.DataFrame) -> dict[str, Any]:
+    """gStepsMedian: the median over ok configs of their G updates per run (gSteps, the median
+    over a config's ok seeds); budgetCounts: what the training budget counted ("dSteps" |
+    "gSteps"; several joined by ','). NOT_RECORDED_VALUE where the table lacks the column."""
+    g: float | str = NOT_RECORDED_VALUE
+    if "gSteps" in configs:
+        steps = configs.loc[configs["status"] == "ok", "gSteps"].dropna()
+        g = float(steps.median()) if len(steps) else np.nan
+    counts = configs["budgetCounts"].dropna().astype(str) if "budgetCounts" in configs else []
+    return {"gStepsMedian": g, "budgetCounts": ",".join(sorted(set(counts))) or NOT_RECORDED_VALUE}
+
+
 def summary_table(configs: pd.DataFrame, thresholds: dict[str, float] | None = None,
-                  n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+                  n_resamples: int = compare.BOOTSTRAP_RESAMPLES, seed: int = compare.BOOTSTRAP_SEED
+                  ) -> pd.DataFrame:
     """Rows per model, per GAN subgrid (Fig. 3's, named by the subgrid) and per optimizer subgrid
-    of every other model that has several (named '<model> <subgrid>'). Rows of a family other
-    than EBGAN's carry EBGAN-vs-that-row statistics: medianDiff, ciLow, ciHigh are EBGAN minus
-    the row. The thresholds used are in .attrs.
+    of every other model that has several (named '<model> <subgrid>'); `model` is the row's
+    model label. Rows of a family other
+    than EBGAN's carry the EBGAN-vs-that-row statistics of compare.against_reference (EBGAN
+    first: medianDiffOk is EBGAN minus the row, probSuperiority and pairedScore EBGAN's edge),
+    then every p-value on the table Holm-corrected together and each row's verdict
+    (compare.adjust). The thresholds used are in .attrs["thresholds"], the number of p-values
+    corrected in .attrs["holmM"].
     """
     thresholds = pooled_thresholds(configs) if thresholds is None else thresholds
     present = model_order(configs["model"])
-    groups = [("model", m, g) for m, g in by_model(configs, present).items()]
-    groups += [("subgrid", s, g) for s, g in subgrid_panels(configs).items()]
+    groups = [("model", m, m, g) for m, g in by_model(configs, present).items()]
+    groups += [("subgrid", s, BASELINE, g) for s, g in subgrid_panels(configs).items()]
     for m in present:
         if m != BASELINE and m != REFERENCE:
             panels = subgrid_panels(configs, m)
-            groups += [("subgrid", f"{m} {s}", g) for s, g in panels.items()] if len(panels) > 1 else []
-    ref = ok_values(configs[configs["model"] == REFERENCE])
+            groups += [("subgrid", f"{m} {s}", m, g) for s, g in panels.items()] if len(panels) > 1 else []
+    ref = configs[configs["model"] == REFERENCE]
+    ref_scored = ref["status"].isin(("ok", "diverged")).any()
     reference_family = _reference_family(REFERENCE)
     rows = []
-    for kind, name, g in groups:
-        row = {"group": kind, "name": name, **describe(g, thresholds)}
-        if ref.size and not g["model"].map(_reference_family).eq(reference_family).any():
-            row.update(compare(ref, ok_values(g), n_resamples=n_resamples, seed=seed))
+    for kind, name, model, g in groups:
+        row = {"group": kind, "name": name, "model": model, **describe(g, thresholds),
+               **dict.fromkeys(compare.COLUMNS, np.nan)}
+        if ref_scored and not g["model"].map(_reference_family).eq(reference_family).any():
+            row.update(compare.against_reference(ref, g, n_resamples=n_resamples, seed=seed))
         rows.append(row)
-    table = pd.DataFrame(rows)
+    table = compare.adjust(pd.DataFrame(rows))
     table.attrs["thresholds"] = thresholds
     return table
 
@@ -410,8 +412,8 @@ def check_classifiers(runs: pd.DataFrame, where: Path, allow_mixed: bool = False
         listing = ", ".join(f"{n} runs by {sha if sha == NOT_RECORDED else sha[:12] + '...'}"
                             for sha, n in shas.items())
         if not allow_mixed:
-            raise ReportError(f"{where}: its runs were scored by {len(shas)} different classifiers "
-                              f"({listing}), whose I' do not compare; fix: rerun the runs of the other "
+            raise ReportError(str(where), f"its runs were scored by {len(shas)} different classifiers "
+                              f"({listing}), whose I' do not compare", "rerun the runs of the other "
                               "classifier(s) (delete their rows and resume the sweep), or pass "
                               "--allow-mixed-classifiers")
         return (f"WARNING: runs scored by {len(shas)} different classifiers are mixed in every figure "
@@ -472,12 +474,13 @@ def check_anchor_options(data_dir: str | Path | None, classifier: str | Path | N
         try:
             resolve_data_dir(data_dir, download=False)
         except DataError as e:
-            raise ReportError(f"--data-dir: {str(e).splitlines()[0]}; fix: pass the folder with "
+            raise ReportError("--data-dir", f"{e.what} {e.why}", "pass the folder with "
                               "MNIST's four IDX files, or leave --data-dir out") from e
     if classifier is not None:
         from classifiers.convnet import ClassifierError, load_classifier
         try:
             load_classifier(classifier)
         except (ClassifierError, OSError) as e:
-            raise ReportError(f"--classifier: {str(e).splitlines()[0]}; fix: pass the weights the "
-                              "runs were scored with, or leave --classifier out") from e
+            why = f"{e.what} {e.why}" if isinstance(e, ClassifierError) else str(e).splitlines()[0]
+            raise ReportError("--classifier", why, "pass the weights the runs were scored with, "
+                              "or leave --classifier out") from e

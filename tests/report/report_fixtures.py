@@ -3,7 +3,8 @@ the report's CLI as the tests call it.
 
 `make_trials` builds one row per (config, seed) with every column of the results table; `small`
 is 16 architecture points of EBGAN, GAN's 12 subgrids and EBGAN-PT, `family_configs` the
-families beyond the paper's. `write_grid` lays them out as a grid's results folder, tiny sample
+families beyond the paper's; `status_configs` and `importance_grid` are config tables for the
+estimators. `write_grid` lays them out as a grid's results folder, tiny sample
 PNGs included; `run_cli` runs `python -m harness.report` in-process and `check_outputs` checks
 the files it wrote.
 
@@ -140,3 +141,42 @@ def check_outputs(out: Path) -> str:
     assert page.count('src="data:image/png;base64,') == pngs  # every figure on the page
     assert len(re.findall(r"<img ", page)) == pngs  # every image embedded, none linked
     return page
+
+
+def status_configs(models: dict[str, list[float]]) -> pd.DataFrame:
+    """Configs by model from their scores: a number is ok, -inf diverged, NaN an error; subgrids
+    s0, s1 alternate; FID = 100 / I' (diverged: inf)."""
+    rows = []
+    for model, values in models.items():
+        for i, v in enumerate(values):
+            status = "diverged" if np.isneginf(v) else "error" if np.isnan(v) else "ok"
+            rows.append({"model": model, "subgrid": f"s{i % 2}", "status": status,
+                         "Iprime": v if status == "ok" else np.nan,
+                         "fid": 100.0 / v if status == "ok" else np.inf if status == "diverged" else np.nan})
+    return pd.DataFrame(rows)
+
+
+def importance_grid(effect: float, seed: int, model: str = "WGAN-GP") -> pd.DataFrame:
+    """A 2 x 192-config grid of one family; I' = 5 + effect * [optimD == sgd] + N(0, 1)."""
+    grid = {"nLayerG": (2, 3, 4, 5), "sizeG": (400, 800, 1600, 3200), "dropoutD": (True, False),
+            "optimD": ("adam", "sgd"), "lr": (0.01, 0.001, 0.0001)}
+    df = pd.DataFrame([dict(zip(grid, v)) for v in itertools.product(*grid.values())] * 2)
+    rng = np.random.default_rng(seed)
+    return df.assign(model=model, subgrid="x", status="ok", margin=np.nan, wPT=0.0, sizeD=256,
+                     Iprime=5 + rng.normal(0, 1, len(df)) + effect * (df["optimD"] == "sgd"))
+
+
+def diverging_family_runs(diverged_share: float = 0.6, seed: int = 7) -> pd.DataFrame:
+    """EBGAN on Table 1's 512 points (I' ~ N(6, 1)) and WGAN-GP on the same points, of which
+    `diverged_share` diverge while the rest beat EBGAN (I' ~ N(8, 1)): better survivors, a
+    worse family."""
+    points = [dict(zip(ARCH, v)) for v in itertools.product(*ARCH.values())]
+    configs = [TrainConfig(family="ebgan", **p, **COMMON) for p in points]
+    configs += [TrainConfig(family="wgan_gp", **p, **COMMON) for p in points]
+    runs = make_trials(configs, rng_seed=seed, n_diverged=0, n_error=0)
+    wgan = runs.index[runs["model"] == "WGAN-GP"]
+    rng = np.random.default_rng(seed)
+    runs.loc[wgan, "Iprime"] = rng.normal(8.0, 1.0, len(wgan))
+    diverged = rng.choice(wgan, round(diverged_share * len(wgan)), replace=False)
+    runs.loc[diverged, ["status", "Iprime"]] = ["diverged", np.nan]
+    return runs

@@ -21,7 +21,7 @@ def test_cli_full_table1_draws_everything(tmp_path, table1, capsys):
     rc, _, err = run_cli([tmp_path], capsys)
     assert rc == 0, err
     page = check_outputs(folder / "report")
-    assert "6656 of 6656 configs done" in page and "partial" not in page
+    assert "6656 of 6656 configs done" in page and "(partial results)" not in page
     assert "name: table1" in page  # the grid file
     summary = pd.read_csv(folder / "report" / "summary.csv")
     assert len(summary) == 2 + 12 and set(summary.loc[summary["group"] == "subgrid", "n"]) == {512}

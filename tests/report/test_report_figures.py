@@ -1,14 +1,16 @@
-"""harness.report.paper_figures with every family: a Fig. 2-style figure per family against EBGAN
-and GAN, one colour per model everywhere, captions with each family's own settings."""
+"""harness.report.paper_figures and extra_figures with every family: a Fig. 2-style figure per
+family against EBGAN and GAN, one colour per model everywhere, captions with each family's own
+settings, partial dependence only where a model predicts, the anchor without a stretched axis."""
 from __future__ import annotations
 
 import html
 
+import pandas as pd
 from matplotlib.colors import to_rgba
 from report_fixtures import write_grid
 
 from harness import families
-from harness.report import paper_figures, tables
+from harness.report import paper_figures, style, tables
 from harness.report.page import write_report
 
 
@@ -28,7 +30,9 @@ def test_one_fig2_style_figure_per_family_with_one_colour_per_model_everywhere(f
     bins = tables.common_bins(configs["Iprime"])
     paper = legend_colors(paper_figures.draw_fig2(configs, bins, "t"))
     assert list(paper) == ["GAN", "EBGAN", "EBGAN-PT"]              # Fig. 2 is the paper's
-    registry = {m: to_rgba(c) for m, c in families.colors().items()}
+    # the registry's labels, in the report's colour-blind-safe colours (style.palette)
+    registry = {m: to_rgba(c) for m, c in style.palette().items()}
+    assert list(registry) == list(families.colors())
     for models in tables.other_families(configs).values():
         drawn = legend_colors(paper_figures.draw_family_fig2(configs, bins, "t", models))
         assert list(drawn) == [*models, "EBGAN", "GAN"]
@@ -53,3 +57,30 @@ def test_captions_name_each_familys_own_settings(family_runs):
     assert "lambdaGP=10" in wgan and "nCritic=5" in wgan
     assert "gamma=" in began and "margin" not in began
     assert "margin" not in paper_figures.config_caption(best["GAN"])
+
+
+def test_no_partial_dependence_where_no_setting_predicts():
+    from report_fixtures import importance_grid
+
+    from harness.report import estimates, extra_figures
+    table = pd.concat([importance_grid(2.0, 0, "LSGAN"), importance_grid(0.0, 1, "BEGAN")])
+    imp, fits = estimates.importance(table, known=("LSGAN", "BEGAN"))
+    assert [f.predicts for f in fits] == [True, False]
+    fig = extra_figures.draw_importance(imp, fits, "t")
+    pd_axes = [ax for ax in fig.axes if ax.get_visible() and "partial dependence" in ax.get_ylabel()]
+    assert pd_axes and all(ax.get_title().startswith("LSGAN") for ax in pd_axes)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any(t.replace("\n", " ").startswith(f"BEGAN: {estimates.NO_PREDICTION}") for t in texts)
+
+
+def test_the_anchor_beyond_the_data_does_not_stretch_the_axis(family_runs):
+    from harness.report import extra_figures
+    configs = tables.aggregate_seeds(family_runs)
+    top = tables.ok_values(configs).max()
+    fig = extra_figures.draw_ecdf(configs, 11.9, "t")
+    ax = fig.axes[0]
+    assert ax.get_xlim()[1] < top + 1  # not stretched to 11.9
+    assert any("real MNIST test set (I' = 11.90)" in t.get_text() for t in ax.texts)  # an arrow says where
+    near = extra_figures.draw_ecdf(configs, top - 1, "t").axes[0]  # within the data: a line
+    assert any("real MNIST" in str(line.get_label()) for line in near.get_lines())
+    assert not near.texts

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from report_fixtures import check_outputs, run_cli, small, write_grid
 
-from harness.report import tables
+from harness.report import estimates, stats, tables
 from harness.report.page import GUIDES
 
 pytestmark = pytest.mark.usefixtures("no_mnist_unless_passed")
@@ -104,8 +104,8 @@ def test_cli_draws_the_analysis_sections(tmp_path, capsys, data_dir):
     assert re.search(r"real MNIST test set, mean over 10 random draws of 100 images, "
                      r"classifier [0-9a-f]{12}: I' = \d",
                      html.unescape(page))
-    imp = pd.read_csv(out / "importance.csv")
-    assert list(imp.columns) == ["family", "setting", "importance", "ciLow", "ciHigh"]
+    imp = pd.read_csv(out / "importance.csv", keep_default_na=False)
+    assert list(imp.columns) == ["family", "setting", "importance", "ciLow", "ciHigh", "aliasing"]
     assert set(imp["family"]) == {"GAN"}  # EBGAN: 16 configs, EBGAN-PT: 2, too few
     assert set(imp["setting"]) == {"nLayerG", "nLayerD", "optimD", "optimG", "lr"}
     assert "fewer than 20" in page
@@ -128,7 +128,7 @@ def test_cli_without_mnist_leaves_the_anchor_out_and_says_why(tmp_path, capsys, 
     rc, _, err = run_cli([folder], capsys)
     assert rc == 0, err
     page = (folder / "report" / "index.html").read_text()
-    assert "real-data line not drawn: MNIST is not in" in html.unescape(page)
+    assert re.search(r"real-data line not drawn: MNIST:? is not in", html.unescape(page))
     assert "not recorded" in page  # no IprimeSetA/B columns in this table
     assert "not drawn: no family varies margin" in page
 
@@ -146,3 +146,33 @@ def test_cli_copes_with_tables_the_analysis_can_say_little_about(tmp_path, capsy
     assert "not drawn: no ok run with a finite FID" in page
     budget = pd.read_csv(folder / "report" / "budget.csv")
     assert set(budget["metric"]) == {"Iprime"} and set(budget["family"]) == {"GAN", "EBGAN-PT"}
+
+
+# --- the first screen -------------------------------------------------------------------------
+
+def test_page_opens_with_the_verdict_and_folds_the_rest(tmp_path, capsys):
+    runs = small(rng_seed=12)
+    folder = write_grid(tmp_path / "g", runs, pngs=False)
+    rc, _, err = run_cli([folder], capsys)
+    assert rc == 0, err
+    out = folder / "report"
+    page = (out / "index.html").read_text()
+    body = page[page.index("<body>"):]
+    first = body[: body.index("<details>")]  # everything before the first folded section
+    assert "<h2>Verdict: every family and GAN subgrid against EBGAN</h2>" in first
+    assert "Does EBGAN train more reliably than GAN" in first and "<img" not in first
+    assert stats.ADJUSTMENT in html.unescape(first) and stats.PAIRED_TEST in html.unescape(first)
+    assert "bounds the score, not the share of wins" in html.unescape(first)
+    summary = pd.read_csv(out / "summary.csv")
+    compared = summary[summary["mwuP"].notna()]
+    rows = re.findall(r"<tr><td>([^<]*)</td>", first)
+    assert rows == ["EBGAN", "GAN", *(f"GAN {s}" for s in compared["name"][1:])]
+    assert first.count("<tr>") == 1 + len(compared) + 1  # header, EBGAN, the compared rows
+    # every other section is folded, the Fig. 2 section among them
+    assert page.count("<details>") == page.count("</details>") >= 10
+    assert "<details><summary><h2>Fig. 2: I&#x27; histograms</h2></summary>" in page
+    assert "<details><summary><h2>Provenance</h2></summary>" in page
+    # a family whose cross-validated R² interval does not lie above 0: said, not drawn
+    imp = pd.read_csv(out / "importance.csv")
+    assert set(imp["family"]) == {"GAN"}
+    assert f"GAN: {html.escape(estimates.NO_PREDICTION)}" in page.replace("<b>", "")

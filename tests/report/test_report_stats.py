@@ -1,8 +1,8 @@
-"""harness.report.stats: rank tests with divergence inside, paired sign test, Holm, Wilson, the budget
-interval's coverage, and aliased settings for importance. Pure numbers: no data, no GPU."""
+"""harness.report.stats: rank tests with divergence inside, paired sign test, Holm, Wilson. Pure
+numbers: no data, no GPU. (The budget interval: test_report_budget.py; aliased settings:
+test_report_aliasing.py.)"""
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from harness.report import aliasing, budget, stats
+from harness.report import stats
 
 NEG = -np.inf
 
@@ -147,139 +147,3 @@ def test_holm_hand_example():
     np.testing.assert_allclose(stats.holm([[0.01, 0.2], [0.03, np.nan]]),
                                [[0.03, 0.2], [0.06, np.nan]])  # shape kept
     assert stats.holm([]).size == 0 and np.isnan(stats.holm([np.nan])).all()
-
-
-# --- best of n -------------------------------------------------------------------------------
-
-def test_expected_max_weights_brute_force():
-    x = np.sort(np.random.default_rng(2).normal(size=8))
-    W = budget.expected_max_weights(8, [1, 3, 8, 9])
-    for row, n in zip(W[:3], (1, 3, 8), strict=True):
-        brute = np.mean([x[list(s)].max() for s in itertools.combinations(range(8), n)])
-        assert row @ x == pytest.approx(brute) and row.sum() == pytest.approx(1.0)
-    assert not W[3].any()  # n > N
-
-
-def test_unbiased_variance_is_exact_u_statistic_formula():
-    x = np.sort(np.random.default_rng(3).exponential(size=9))
-    for n in (1, 2, 4):
-        subsets = list(itertools.combinations(range(9), n))
-        u = np.mean([x[list(s)].max() for s in subsets])
-        pairs = [x[list(s)].max() * x[list(t)].max()
-                 for s in subsets for t in subsets if not set(s) & set(t)]
-        got_u, got_var = budget._u_and_variance(x, n)
-        assert got_u == pytest.approx(u) and got_var == pytest.approx(u ** 2 - np.mean(pairs))
-
-
-def test_expected_best_interval_shape_and_where_drawn():
-    v = np.random.default_rng(4).normal(size=40)
-    out = budget.expected_best_interval(v, [1, 5, 10, 11, 40, 41])
-    assert list(out.columns) == ["n", "expected", "se", "ciLow", "ciHigh"]
-    drawn = np.isfinite(out["ciLow"]).to_numpy()
-    assert drawn.tolist() == [True, True, True, False, False, False]  # n <= N/4 only
-    assert np.isfinite(out["expected"]).tolist() == [True] * 5 + [False]
-    assert (out.loc[drawn, "ciLow"] < out.loc[drawn, "expected"]).all()
-    assert (out.loc[drawn, "expected"] < out.loc[drawn, "ciHigh"]).all()
-    assert out["expected"].iloc[0] == pytest.approx(v.mean())
-    same = budget.expected_best_interval(v, [1, 5, 10, 11, 40, 41])
-    pd.testing.assert_frame_equal(out, same)  # seeded
-    flat = budget.expected_best_interval(np.zeros(20), [1, 2])
-    assert flat["expected"].tolist() == [0.0, 0.0] and flat["ciLow"].isna().all()
-    with pytest.raises(ValueError):
-        budget.expected_best_interval([1.0, NEG], [1])
-
-
-@pytest.mark.parametrize("distribution", ["normal", "mixture"])
-def test_budget_interval_covers(distribution):
-    """A small run of the coverage simulation: >= 90% of nominal 95% wherever drawn (the full
-    one, with more distributions and N = 200: python -m harness.report.stats)."""
-    table = budget.budget_coverage(distribution, N=50, ns=[1, 2, 5, 10, 12, 25],
-                                  replications=200, seed=11)
-    drawn = table[table["drawn"] > 0]
-    assert drawn["n"].tolist() == [1, 2, 5, 10, 12]
-    assert (drawn["drawn"] == 1).all()
-    assert (drawn["coverage"] >= 0.90).all(), drawn
-    assert (drawn["widthRatio"] < 2.0).all(), drawn  # not bought with a useless width
-    assert table.loc[table["n"] == 25, "coverage"].isna().all()
-
-
-def test_expected_max_targets():
-    d = budget.BUDGET_DISTRIBUTIONS
-    assert budget.expected_max(d["exponential"]["cdf"], 10, d["exponential"]["support"]) == \
-        pytest.approx(sum(1 / k for k in range(1, 11)), rel=1e-6)
-    assert budget.expected_max(d["normal"]["cdf"], 2, d["normal"]["support"]) == \
-        pytest.approx(1 / math.sqrt(math.pi), rel=1e-6)
-    # the mixture's atom at 0: E[max of 1] = 0.7 E[max(0, N(1, 0.3))]
-    m = budget.expected_max(d["mixture"]["cdf"], 1, d["mixture"]["support"])
-    z = 1 / 0.3
-    assert m == pytest.approx(0.7 * (1 * sps.norm.cdf(z) + 0.3 * sps.norm.pdf(z)), rel=1e-6)
-
-
-# --- aliasing and importance -----------------------------------------------------------------
-
-def _wgan_like() -> pd.DataFrame:
-    sub = [(1e-4, 0.0, 0.9), (1e-3, 0.5, 0.999)]
-    rows = [{"lr": lr, "adamBeta1": b1, "adamBeta2": b2, "nLayerG": nl, "sizeG": sg,
-             "lambdaGP": 10.0}
-            for (lr, b1, b2), nl, sg in itertools.product(sub, [2, 3, 4, 5], [400, 800, 1600, 3200])]
-    return pd.DataFrame(rows)
-
-
-def _began_like() -> pd.DataFrame:
-    sub = [(1e-3, 0.5)] + [(1e-4, g) for g in (0.3, 0.5, 0.7)]
-    rows = [{"lr": lr, "gamma": g, "adamBeta1": 0.5, "nLayerG": nl, "dropoutD": d}
-            for (lr, g), nl, d in itertools.product(sub, [2, 3, 4, 5], [True, False])]
-    return pd.DataFrame(rows)
-
-
-def test_alias_groups_wgan_like():
-    rows = _wgan_like()
-    groups = aliasing.alias_groups(rows, ["lr", "adamBeta1", "adamBeta2", "nLayerG", "sizeG", "lambdaGP"])
-    assert groups == [["lr", "adamBeta1", "adamBeta2"], ["nLayerG"], ["sizeG"]]  # lambdaGP constant
-    assert aliasing.group_name(groups[0]) == "lr+adamBeta1+adamBeta2"
-    assert aliasing.partial_crossing(rows, groups) == {"lr+adamBeta1+adamBeta2": [], "nLayerG": [],
-                                                    "sizeG": []}
-
-
-def test_alias_groups_began_like():
-    rows = _began_like()
-    groups = aliasing.alias_groups(rows, ["lr", "gamma", "adamBeta1", "nLayerG", "dropoutD"])
-    assert groups == [["lr"], ["gamma"], ["nLayerG"], ["dropoutD"]]
-    crossing = aliasing.partial_crossing(rows, groups)
-    assert crossing == {"lr": ["gamma"], "gamma": ["lr"], "nLayerG": [], "dropoutD": []}
-
-
-def test_partial_crossing_with_missing_values():
-    rows = _began_like()
-    rows.loc[rows["lr"] == 1e-3, "gamma"] = np.nan  # a setting absent from one subgrid
-    groups = aliasing.alias_groups(rows, ["lr", "gamma", "nLayerG"])
-    assert groups == [["lr"], ["gamma"], ["nLayerG"]]
-    assert aliasing.partial_crossing(rows, groups) == {"lr": ["gamma"], "gamma": ["lr"], "nLayerG": []}
-    only = rows[rows["lr"] == 1e-4]
-    assert aliasing.alias_groups(only, ["lr", "gamma", "nLayerG"]) == [["gamma"], ["nLayerG"]]
-
-
-def test_alias_groups_values_not_equal_but_one_to_one():
-    rows = pd.DataFrame({"a": [1, 1, 2, 2, 3], "b": ["x", "x", "y", "y", "z"],
-                         "c": [1, 2, 1, 2, 1], "d": [np.nan, np.nan, 1.0, 1.0, 2.0]})
-    assert aliasing.alias_groups(rows, ["a", "b", "c", "d"]) == [["a", "b", "d"], ["c"]]
-
-
-def test_grouped_permutation_importance_credits_the_aliased_group():
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    rows = pd.concat([_wgan_like()] * 3, ignore_index=True)
-    rng = np.random.default_rng(5)
-    y = np.where(rows["lr"] == 1e-4, 2.0, 0.5) + rng.normal(0, 0.1, len(rows))  # subgrid only
-    settings = ["lr", "adamBeta1", "adamBeta2", "nLayerG", "sizeG"]
-    groups = aliasing.alias_groups(rows, settings)
-    X = rows[settings].to_numpy(dtype=float)
-    model = HistGradientBoostingRegressor(max_iter=50, random_state=0).fit(X, y)
-    out = aliasing.grouped_permutation_importance(model, X, y, aliasing.group_columns(settings, groups),
-                                               n_repeats=5, rng=0)
-    assert out["importances"].shape == (3, 5) and out["importances_mean"].shape == (3,)
-    assert out["importances_mean"][0] > 0.8  # the subgrid explains nearly all of y
-    assert np.abs(out["importances_mean"][1:]).max() < 0.05
-    again = aliasing.grouped_permutation_importance(model, X, y, aliasing.group_columns(settings, groups),
-                                                 n_repeats=5, rng=0)
-    np.testing.assert_array_equal(out["importances"], again["importances"])
