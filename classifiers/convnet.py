@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from harness.errors import HarnessError
+
 DEFAULT_WEIGHTS = Path(__file__).with_name("mnist_convnet.pt")
 DEFAULT_CARD = Path(__file__).with_name("mnist_convnet.json")
 FEATURES = 128
@@ -23,8 +25,8 @@ FIX = ("pass --classifier PATH (e.g. weights written by python -m classifiers.tr
        "or restore the shipped classifiers/mnist_convnet.pt from the repository")
 
 
-class ClassifierError(Exception):
-    """A user-facing problem with the classifier weights: the message names the file and the fix."""
+class ClassifierError(HarnessError):
+    """A user-facing problem with the classifier weights: the file, what is wrong with it, and the fix."""
 
 
 def _block(c_in: int, c_out: int, kernel: int) -> list[nn.Module]:
@@ -75,16 +77,16 @@ def load_classifier(path: str | Path | None = None, device: str | torch.device =
     """The trained ConvNet in eval mode; `path=None` means the committed `DEFAULT_WEIGHTS`."""
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
     if not path.is_file():
-        raise ClassifierError(f"classifier weights {path} do not exist: {FIX}")
+        raise ClassifierError(f"classifier weights {path}", "do not exist", FIX)
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # pickle, zip, EOF and OS errors all mean "not a readable state dict"
-        raise ClassifierError(f"classifier weights {path} cannot be read ({type(e).__name__}): "
-                              f"the file is corrupt or not a state dict: {FIX}") from None
+        raise ClassifierError(f"classifier weights {path}", f"cannot be read ({type(e).__name__}), so the "
+                              "file is corrupt or not a state dict", FIX) from None
     model = ConvNet().to(device)
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as e:
         first = str(e).strip().splitlines()[-1].strip() if str(e).strip() else type(e).__name__
-        raise ClassifierError(f"classifier weights {path} do not fit this ConvNet ({first}): {FIX}") from None
+        raise ClassifierError(f"classifier weights {path}", f"do not fit this ConvNet ({first})", FIX) from None
     return model.eval()

@@ -13,6 +13,7 @@ import torch
 
 from classifiers.convnet import DEFAULT_WEIGHTS, ClassifierError, ConvNet, load_classifier, predict_logits, sha256_file
 from harness.data import DataError, load_mnist, to_tensor32
+from harness.errors import report
 
 
 def test_accuracy(model: ConvNet, data_dir: str | Path | None, limit: int | None = None) -> float:
@@ -52,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         model = load_classifier(args.classifier)
         accuracy = test_accuracy(model, args.data_dir)
     except (ClassifierError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return report(e)
     digest = sha256_file(args.classifier)
     correct = round(accuracy * 10000)
     print(f"test accuracy: {accuracy:.2%} ({correct}/10000) weights {args.classifier} sha256 {digest}")

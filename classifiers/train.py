@@ -29,6 +29,7 @@ from tqdm import tqdm
 from classifiers.convnet import ARCHITECTURE, DEFAULT_WEIGHTS, ConvNet, predict_logits, sha256_file
 from harness.atomic import write_atomic
 from harness.data import DataError, load_mnist, to_tensor32
+from harness.errors import HarnessError, report
 
 
 def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -88,15 +89,16 @@ def card_command(argv: list[str]) -> str:
     return f"python -m classifiers.train {shlex.join(words)}".strip()
 
 
-def refuse_overwrite(out: Path) -> str | None:
+def refuse_overwrite(out: Path) -> HarnessError | None:
     """Why writing `out` (and its card) needs --overwrite, or None if both are new files."""
     taken = [p for p in (out, out.with_suffix(".json")) if p.exists()]
     if not taken:
         return None
     if out.exists() and out.resolve() == DEFAULT_WEIGHTS.resolve():
-        return (f"{out} is the shipped classifier, whose SHA-256 every result row records: leave out --out "
-                f"to write a new file (then score with --classifier PATH), or pass --overwrite to replace it")
-    return f"{taken[0]} exists: pass another --out, or --overwrite to replace it"
+        return HarnessError(str(out), "is the shipped classifier, whose SHA-256 every result row records",
+                            "leave out --out to write a new file (then score with --classifier PATH), "
+                            "or pass --overwrite to replace it")
+    return HarnessError(str(taken[0]), "exists", "pass another --out, or --overwrite to replace it")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -122,16 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out or default_out()
     refusal = None if args.overwrite else refuse_overwrite(out)
     if refusal:  # before minutes of training, not after
-        print(f"error: {refusal}", file=sys.stderr)
-        return 2
+        return report(refusal)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     try:
         train_set, test_set = load_mnist("train", args.data_dir), load_mnist("test", args.data_dir)
     except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return report(e)
 
     model = ConvNet()
     x, y = to_tensor32(train_set.images), torch.from_numpy(train_set.labels)

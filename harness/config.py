@@ -25,10 +25,10 @@ from typing import Any
 
 from harness import families
 from harness.families import Family, Settings
-from harness.settings import COMMON_SETTINGS, TABLE1_SETTINGS, CommonSettings
+from harness.settings import ADDED_SETTINGS, BUDGETS, COMMON_SETTINGS, TABLE1_SETTINGS, CommonSettings
 
 __all__ = ["TrainConfig", "ConfigError", "COMMON_SETTINGS", "TABLE1_SETTINGS", "setting_names",
-           "steps_per_epoch", "total_steps", "scored_epochs"]
+           "steps_per_epoch", "total_steps", "scored_epochs", "g_steps"]
 
 
 class ConfigError(ValueError):
@@ -84,29 +84,23 @@ class TrainConfig(CommonSettings):
         return out or spec.problems(self.settings)
 
     def _common_problems(self) -> list[str]:
-        out = []
-        if self.nLayerG < 2:
-            out.append(f"nLayerG: {self.nLayerG} < 2 (G needs a hidden and an output layer)")
-        if self.nLayerD < 2:
-            out.append(f"nLayerD: {self.nLayerD} < 2 (EBGAN's D is >= 1 encoder layer + 1 decoder layer; "
-                       f"GAN's D has a hidden and an output layer)")
-        for name in ("sizeG", "sizeD", "batchSize", "nz", "trainImages", "scoreSamples", "epochScoreSamples"):
-            if getattr(self, name) < 1:
-                out.append(f"{name}: {getattr(self, name)} must be >= 1")
-        for name in ("optimD", "optimG"):
-            if getattr(self, name) not in ("adam", "sgd"):
-                out.append(f"{name}: {getattr(self, name)!r} is not 'adam' or 'sgd'")
-        if not self.lr > 0:
-            out.append(f"lr: {self.lr} must be > 0")
-        if not self.epochs > 0:
-            out.append(f"epochs: {self.epochs} must be > 0")
-        if not 0 <= self.dropoutRate < 1:
-            out.append(f"dropoutRate: {self.dropoutRate} must be in [0, 1)")
-        if not 0 <= self.adamBeta1 < 1 or not 0 <= self.adamBeta2 < 1:
-            out.append("adamBeta1/adamBeta2: must be in [0, 1)")
-        if self.batchSize > self.trainImages:
-            out.append(f"batchSize: {self.batchSize} > trainImages {self.trainImages}")
-        return out
+        sizes = ("sizeG", "sizeD", "batchSize", "nz", "trainImages", "scoreSamples", "epochScoreSamples")
+        checks = [
+            (self.nLayerG < 2, f"nLayerG: {self.nLayerG} < 2 (G needs a hidden and an output layer)"),
+            (self.nLayerD < 2, f"nLayerD: {self.nLayerD} < 2 (EBGAN's D is >= 1 encoder layer + 1 decoder layer; "
+                               f"GAN's D has a hidden and an output layer)"),
+            *((getattr(self, n) < 1, f"{n}: {getattr(self, n)} must be >= 1") for n in sizes),
+            *((getattr(self, n) not in ("adam", "sgd"), f"{n}: {getattr(self, n)!r} is not 'adam' or 'sgd'")
+              for n in ("optimD", "optimG")),
+            (not self.lr > 0, f"lr: {self.lr} must be > 0"),
+            (not self.epochs > 0, f"epochs: {self.epochs} must be > 0"),
+            (not 0 <= self.dropoutRate < 1, f"dropoutRate: {self.dropoutRate} must be in [0, 1)"),
+            (not (0 <= self.adamBeta1 < 1 and 0 <= self.adamBeta2 < 1), "adamBeta1/adamBeta2: must be in [0, 1)"),
+            (self.batchSize > self.trainImages, f"batchSize: {self.batchSize} > trainImages {self.trainImages}"),
+            (self.budgetCounts not in BUDGETS,
+             f"budgetCounts: {self.budgetCounts!r} is not one of {', '.join(BUDGETS)}"),
+        ]
+        return [message for bad, message in checks if bad]
 
     @property
     def spec(self) -> Family:
@@ -154,13 +148,15 @@ class TrainConfig(CommonSettings):
         return _hash({k: v for k, v in self._identity().items() if k != "seed"})
 
     def _identity(self) -> dict[str, Any]:
-        return {**self.spec.legacy_settings, **self.to_dict()}
+        d = {**self.spec.legacy_settings, **self.to_dict()}
+        return {k: v for k, v in d.items() if k not in ADDED_SETTINGS or v != ADDED_SETTINGS[k]}
 
     def shape_key(self) -> tuple:
         """Configs with equal keys have identical tensor shapes and loops (they can be packed)."""
         return (self.family, self.nLayerG, self.nLayerD, self.sizeG, self.sizeD, self.nz,
                 self.batchSize, self.trainImages, self.epochs, self.scoreSamples,
-                self.epochScoreSamples, *(self.settings[s] for s in self.spec.shape_settings))
+                self.epochScoreSamples, self.budgetCounts, self.dataset,
+                *(self.settings[s] for s in self.spec.shape_settings))
 
 
 _FIELDS = [f for f in dataclasses.fields(TrainConfig) if f.name in COMMON_SETTINGS]
@@ -174,7 +170,15 @@ def steps_per_epoch(cfg: TrainConfig) -> int:
 
 
 def total_steps(cfg: TrainConfig) -> int:
-    return max(1, round(cfg.epochs * steps_per_epoch(cfg)))
+    """D steps of the run: `epochs` passes of D over the data, or, when the budget counts G
+    updates (budgetCounts "gSteps"), as many D steps as that many G updates take."""
+    per_g = cfg.spec.d_steps(cfg.settings) if cfg.budgetCounts == "gSteps" else 1
+    return max(1, round(cfg.epochs * steps_per_epoch(cfg))) * per_g
+
+
+def g_steps(cfg: TrainConfig, d_steps_done: int) -> int:
+    """G updates in the first `d_steps_done` D steps: one every `d_steps` of them."""
+    return d_steps_done // cfg.spec.d_steps(cfg.settings)
 
 
 def scored_epochs(cfg: TrainConfig) -> int:

@@ -22,8 +22,9 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness import datasets
 from harness.config import TrainConfig, scored_epochs, total_steps
-from harness.nets import IMAGE_DIM, linear_weights
+from harness.nets import linear_weights
 
 RATES_FILE = Path(__file__).with_name("rates.json")
 
@@ -32,7 +33,7 @@ def pack_memory(cfg: TrainConfig, K: int, batch: int = 64) -> int:
     """Bytes a pack of K members of cfg's shape needs: weights, gradients, Adam's m/v/denominator
     and one member's reference modules (6 x 4 bytes per weight), plus activations."""
     params = sum(linear_weights(cfg))
-    return int(K * params * 4 * 6 + batch * K * (cfg.sizeG * cfg.nLayerG + IMAGE_DIM * 6) * 4 * 4)
+    return int(K * params * 4 * 6 + batch * K * (cfg.sizeG * cfg.nLayerG + datasets.of(cfg).dim * 6) * 4 * 4)
 
 
 def flops_per_step(cfg: TrainConfig) -> float:

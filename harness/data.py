@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness.errors import HarnessError
+
 FILES = {  # name -> SHA-256 of the uncompressed IDX file
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
@@ -36,8 +38,8 @@ SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60000)
           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10000)}
 
 
-class DataError(Exception):
-    """A user-facing problem with the data: the message names the file and the fix."""
+class DataError(HarnessError):
+    """A user-facing problem with the data: the file, what is wrong with it, and the fix."""
 
 
 @dataclass
@@ -64,17 +66,17 @@ def _read_bytes(path: Path) -> bytes:
                 return f.read()
         return path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"{path}: cannot be read ({e}); the file is truncated or not MNIST: "
-                        f"delete it and download MNIST again") from None
+        raise DataError(str(path), f"cannot be read ({e}), so the file is truncated or not MNIST",
+                        "delete it and download MNIST again") from None
 
 
 def _verified(path: Path, name: str) -> bytes:
     raw = _read_bytes(path)
     digest = hashlib.sha256(raw).hexdigest()
     if digest != FILES[name]:
-        raise DataError(f"{path}: SHA-256 {digest[:12]}... does not match MNIST's {name} "
-                        f"({FILES[name][:12]}...; {len(raw)} bytes): the file is truncated, "
-                        f"corrupt or not MNIST: replace it with the original")
+        raise DataError(str(path), f"SHA-256 {digest[:12]}... does not match MNIST's {name} "
+                        f"({FILES[name][:12]}..., {len(raw)} bytes), so the file is truncated, corrupt or not MNIST",
+                        "replace it with the original")
     return raw
 
 
@@ -99,10 +101,10 @@ def _download(folder: Path, mirrors: tuple[str, ...]) -> None:
                 print(f"downloaded {url}")
                 break
             except (OSError, DataError) as e:
-                errors.append(f"{url}: {e}")
+                errors.append(f"{url}: {e.why if isinstance(e, DataError) else e}")
         else:
-            raise DataError(f"could not download {name} from any mirror ({'; '.join(errors)}); "
-                            f"download MNIST by hand and pass --data-dir DIR or set HARNESS_DATA_DIR")
+            raise DataError(f"MNIST's {name}", f"no mirror could serve it ({', '.join(errors)})",
+                            "download MNIST by hand and pass --data-dir DIR or set HARNESS_DATA_DIR")
 
 
 def resolve_data_dir(data_dir: str | Path | None = None, download: bool = True) -> Path:
@@ -111,17 +113,18 @@ def resolve_data_dir(data_dir: str | Path | None = None, download: bool = True) 
     if given:
         folder = Path(given).expanduser()
         if not folder.is_dir():
-            raise DataError(f"data folder {folder} does not exist: pass --data-dir with the folder "
-                            f"holding MNIST's four IDX files, or leave it out to download them")
+            raise DataError(f"data folder {folder}", "does not exist", "pass --data-dir with the folder "
+                            "holding MNIST's four IDX files, or leave it out to download them")
         missing = [n for n in FILES if _find(folder, n) is None]
         if missing:
-            raise DataError(f"data folder {folder} lacks {', '.join(missing)} (.gz or raw): "
-                            f"put MNIST's four IDX files there")
+            raise DataError(f"data folder {folder}", f"lacks {', '.join(missing)} (.gz or raw)",
+                            "put MNIST's four IDX files there")
         return folder
     folder = default_cache_dir()
     if any(_find(folder, n) is None for n in FILES):
         if not download:
-            raise DataError(f"MNIST is not in {folder}: pass --data-dir DIR or set HARNESS_DATA_DIR")
+            raise DataError(f"MNIST is not in {folder}", "this command does not download it",
+                            "pass --data-dir DIR or set HARNESS_DATA_DIR")
         mirrors = tuple(m for m in os.environ.get("HARNESS_MNIST_MIRRORS", "").split() if m) or MIRRORS
         _download(folder, mirrors)
     return folder
@@ -131,7 +134,8 @@ def _parse_idx(raw: bytes, name: str, path: Path) -> np.ndarray:
     magic = int.from_bytes(raw[:4], "big")
     ndim = magic & 0xFF
     if magic >> 8 != 0x08 or ndim not in (1, 3):
-        raise DataError(f"{path}: not an unsigned-byte IDX file (magic {magic:#x}): replace it with MNIST's {name}")
+        raise DataError(str(path), f"not an unsigned-byte IDX file (magic {magic:#x})",
+                        f"replace it with MNIST's {name}")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims).copy()
 
@@ -162,5 +166,6 @@ def gan_training_set(data_dir: str | Path | None, n_images: int, device: str | t
     """
     mnist = load_mnist("train", data_dir)
     if not 1 <= n_images <= len(mnist.images):
-        raise DataError(f"trainImages={n_images}: must be between 1 and {len(mnist.images)}")
+        raise DataError(f"trainImages={n_images}", f"must be between 1 and {len(mnist.images)}",
+                        f"set trainImages to at most {len(mnist.images)}")
     return to_tensor32(mnist.images[:n_images]).flatten(1).to(device)

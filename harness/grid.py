@@ -2,6 +2,8 @@
 
     name: mnist_table1          # optional, default: the file's stem; results go to RESULTS/<name>/
     description: ...            # optional
+    dataset: ring8              # optional, default mnist: a dataset of harness/datasets/
+    mini: grids/..._mini.yaml   # optional: a small twin, named when a full run would take days
     settings:                   # ONE value each, shared by every config: SPEC's defaults
       epochs: 25                #   (every common TrainConfig field except seed and the Table-1
       batchSize: 64             #    settings)
@@ -17,7 +19,8 @@ The families are those registered in harness/families (one file each). Every fam
 every Table-1 setting and every setting of its own (ebgan: margin and wPT; wgan_gp: lambdaGP and
 nCritic; ...), and no other family's. A family may also list a shared setting (a `settings`
 key), which overrides `settings` for it. No setting falls back to a hidden default: the file
-states everything a result row records.
+states everything a result row records (the dataset excepted: a grid without `dataset:` is an
+MNIST grid, as every grid was before datasets were plugins).
 
 Order: seeds outermost, then families and list entries in file order, then the product in
 the order Table 1's settings, the family's own, the shared ones (the last varies fastest) with
@@ -41,12 +44,13 @@ from typing import Any
 
 import yaml
 
-from harness import families
+from harness import datasets, families
 from harness.config import COMMON_SETTINGS, TABLE1_SETTINGS, ConfigError, TrainConfig
+from harness.errors import HarnessError, report
 
 DEFAULT_MAX_CONFIGS = 1_000_000  # runs (configs x seeds) a grid may expand to; --max-configs raises it
-TOP_KEYS = ("name", "description", "settings", "seeds", "families")
-SHARED_SETTINGS = tuple(k for k in COMMON_SETTINGS if k not in TABLE1_SETTINGS + ("seed",))
+TOP_KEYS = ("name", "description", "dataset", "mini", "settings", "seeds", "families")
+SHARED_SETTINGS = tuple(k for k in COMMON_SETTINGS if k not in TABLE1_SETTINGS + ("seed", "dataset"))
 _COMMON_TYPES: dict[str, Any] = typing.get_type_hints(TrainConfig)
 _COMMON_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -70,12 +74,12 @@ def family_keys(family: str) -> tuple[str, ...]:
     return TABLE1_SETTINGS + tuple(families.get(family).settings) + SHARED_SETTINGS
 
 
-class GridError(Exception):
-    """A grid file is wrong. The message is one line: '{path}: {key}: {problem}; {fix}'."""
+class GridError(HarnessError):
+    """A grid file is wrong. The message is one line: '{path}: {key}: {problem}; fix: {fix}'."""
 
     def __init__(self, path: str, key: str, problem: str, fix: str) -> None:
-        self.path, self.key, self.problem, self.fix = path, key, problem, fix
-        super().__init__(" ".join(f"{path}: {key}: {problem}; {fix}".split()))
+        self.path, self.key, self.problem = path, key, problem
+        super().__init__(f"{path}: {key}", problem, fix)
 
 
 @dataclass
@@ -88,6 +92,7 @@ class Grid:
     seeds: list[int] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)  # the file as parsed
     text: str = ""                                      # the file verbatim, for reports
+    mini: str = ""                                      # a small twin of this grid (`mini:`), if named
 
     def by_family(self) -> dict[str, int]:
         return dict(Counter(c.family for c in self.configs))
@@ -207,15 +212,19 @@ class _Reader:
         if not isinstance(description, str):
             raise self.error("description", f"is {_kind(description)}, expected a string",
                              "write it as text, e.g. description: my study")
+        dataset = self.dataset(doc)
         settings = self.settings(doc.get("settings", {}))
         seeds = self.seeds(doc)
         points = self.families(doc, settings)
         configs: dict[str, TrainConfig] = {}
         for seed in seeds:
             for where, family, axes, point in points:
-                c = self.config(where, family, axes, point, seed)
+                c = self.config(where, family, axes, {**point, "dataset": dataset}, seed)
                 configs.setdefault(c.config_id, c)
-        return Grid(name=name, path=self.path, description=description, configs=list(configs.values()),
+        mini = doc.get("mini", "")
+        if not isinstance(mini, str):
+            raise self.error("mini", f"is {_kind(mini)}, expected a path", "write mini: grids/<a small twin>.yaml")
+        return Grid(name=name, path=self.path, description=description, configs=list(configs.values()), mini=mini,
                     settings=settings, seeds=seeds, raw=doc, text=text)
 
     def read_text(self) -> str:
@@ -251,7 +260,7 @@ class _Reader:
         if home:
             raise self.error(full, "not allowed here", home)
         match = _closest(str(key), valid)
-        raise self.error(full, unknown, f"did you mean {match}?" if match else f"valid: {', '.join(valid)}")
+        raise self.error(full, unknown, f"did you mean {match}?" if match else f"use one of {', '.join(valid)}")
 
     def check_value(self, key: str, name: str, v: Any) -> None:
         want = _type(name)
@@ -279,6 +288,15 @@ class _Reader:
                                  f"write one value, or give {name} as a list under a family to vary it")
             self.check_value(f"settings.{name}", name, v)
         return dict(raw)
+
+    def dataset(self, doc: dict[str, Any]) -> str:
+        """The top-level `dataset:` (default mnist: every grid written before datasets were plugins)."""
+        name = doc.get("dataset", datasets.DEFAULT)
+        if datasets.find(name) if isinstance(name, str) else None:
+            return name
+        hint = _closest(str(name), datasets.names())
+        raise self.error("dataset", f"{_show(name)} is not one of {', '.join(datasets.names())}",
+                         f"write dataset: {hint or datasets.DEFAULT}")
 
     def seeds(self, doc: dict[str, Any]) -> list[int]:
         if "seeds" not in doc:
@@ -374,8 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         grid = load_grid(args.grid, max_configs=args.max_configs)
     except GridError as e:
-        print(e, file=sys.stderr)
-        return 2
+        return report(e)
     print(f"{grid.name}: {len(grid.configs)} configs ({grid.path}, seeds {grid.seeds})")
     for family, n in grid.by_family().items():
         print(f"  {family}: {n}" + ("" if families.get(family).packs else " (not packable: trained one by one)"))

@@ -19,11 +19,13 @@ import os
 import socket
 from pathlib import Path
 
+from harness.errors import HarnessError
+
 LOCK_FILE = ".sweep.lock"
 
 
-class LockHeld(Exception):
-    """Another driver holds the folder. The message is one line: the holder and the fix."""
+class LockHeld(HarnessError):
+    """Another driver holds the folder: the folder, its holder, and the fix."""
 
 
 class FolderLock:
@@ -48,17 +50,17 @@ class FolderLock:
             holder = self._record()
             os.close(self.fd)
             self.fd = None
-            raise LockHeld(f"{self.folder} is in use by another sweep (host {holder.get('host', '?')}, "
-                           f"pid {holder.get('pid', '?')}, since {holder.get('since', '?')}); wait for it to "
-                           f"finish or stop it, or give this sweep another --results folder") from None
+            raise LockHeld(str(self.folder), f"in use by another sweep (host {holder.get('host', '?')}, "
+                           f"pid {holder.get('pid', '?')}, since {holder.get('since', '?')})",
+                           "wait for it to finish or stop it, or give this sweep another --results folder") from None
         previous = self._record()
         if previous and not previous.get("released"):
             here = previous.get("host") == socket.gethostname()
             if not here:
                 self.release()
-                raise LockHeld(f"{self.path} names a sweep on host {previous.get('host')} (pid {previous.get('pid')}, "
-                               f"since {previous.get('since')}) that this host cannot check; if it is no longer "
-                               f"running, delete {self.path}")
+                raise LockHeld(str(self.path), f"names a sweep on host {previous.get('host')} (pid "
+                               f"{previous.get('pid')}, since {previous.get('since')}) that this host cannot check",
+                               f"if it is no longer running, delete {self.path}")
             # same host and flock succeeded: the recorded holder died without releasing it
             self.note = (f"took over the lock of a sweep that is no longer running "
                          f"(pid {previous.get('pid')} on {previous.get('host')}, since {previous.get('since')})")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -63,9 +63,19 @@ class Scores:
     classHist: list[int]
     IprimeSetA: float = math.nan   # I' of samples [0, N//2)
     IprimeSetB: float = math.nan   # I' of samples [N//2, 2 (N//2)): disjoint from set A
+    # A dataset's own measures (a mixture's modesCaptured, ...): result columns of their own.
+    extra: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every score by its column name, the dataset's own ones included."""
+        d = self.core()
+        return {**d, **self.extra}
+
+    def core(self) -> dict:
+        """The scores every dataset gives (the dataset's own ones left out)."""
+        d = asdict(self)
+        d.pop("extra")
+        return d
 
     @classmethod
     def missing(cls) -> Scores:

@@ -1,7 +1,7 @@
 """From a grid's configs to trials: what is still to run, packs of same-shape configs, the
 order they run in, and what each trial asks of the cluster. No Ray, no torch training here.
 
-    todo = pending_configs(grid, done, limit)
+    todo = pending_configs(configs, done, limit)
     packs = plan_packs(todo, pack_size, rates)              # the costliest first
     resources = [trial_resources(p, cpus, gpus, gpu_memory) for p in packs]
 """
@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 from harness.config import TrainConfig
 from harness.costmodel import Rates, pack_memory
-from harness.grid import Grid
 from harness.nets import linear_weights
 
 GPU_MAX_PACK = 96  # the largest pack harness.gpucheck measures
@@ -82,6 +81,6 @@ def plan_packs(todo: list[TrainConfig], pack_size, rates: Rates | None, alone: f
     return packs
 
 
-def pending_configs(grid: Grid, done: set[str], limit: int | None) -> list[TrainConfig]:
-    todo = [c for c in grid.configs if c.config_id not in done]
+def pending_configs(configs: list[TrainConfig], done: set[str], limit: int | None) -> list[TrainConfig]:
+    todo = [c for c in configs if c.config_id not in done]
     return todo[:limit] if limit is not None else todo

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.atomic import write_atomic
+from harness.errors import HarnessError
 
 TABLE = "trials.parquet"
 PARTS = "parts"
@@ -39,7 +40,7 @@ DONE = ("ok", "diverged")  # statuses that count as done; "error" rows are tried
 _META_KEY = b"harness.merged_parts"
 
 
-class ResultsError(Exception):
+class ResultsError(HarnessError):
     """The results table exists but cannot be read."""
 
 
@@ -51,8 +52,8 @@ def _read(path: Path) -> tuple[pa.Table, set[str]]:
     except FileNotFoundError:
         raise
     except Exception as e:  # arrow, OS and format errors alike
-        raise ResultsError(f"{path} cannot be read ({type(e).__name__}): restore it, "
-                           f"or move it away to start the grid afresh") from None
+        raise ResultsError(str(path), f"cannot be read ({type(e).__name__})",
+                           "restore it, or move it away to start the grid afresh") from None
     merged = (table.schema.metadata or {}).get(_META_KEY, b"")
     return table.replace_schema_metadata(None), set(json.loads(merged)) if merged else set()
 

@@ -15,7 +15,7 @@ from harness.atomic import write_atomic
 from harness.config import TrainConfig, scored_epochs
 from harness.costmodel import fmt_duration
 from harness.engine.loop import TrainResult
-from harness.executors import SweepStop, disk_full_message
+from harness.executors import SweepStop, disk_full
 from harness.grid import Grid
 from harness.results import ResultsTable
 
@@ -80,8 +80,9 @@ class RowWriter:
     stops the sweep (`stop_reason`)."""
 
     def __init__(self, grid: Grid, table: ResultsTable, packs: list[list[TrainConfig]], progress: Progress,
-                 stop: Callable[[], bool] | None = None):
+                 stop: Callable[[], bool] | None = None, extra: dict | None = None):
         self.grid, self.table, self.packs, self.progress = grid, table, packs, progress
+        self.extra = extra or {}          # columns every row of this sweep gets (a sample's seed)
         self.written: set[str] = set()
         self.stop_reason: SweepStop | None = None
         self.interrupted = threading.Event()
@@ -124,19 +125,19 @@ class RowWriter:
         except OSError as e:
             self._os_error(e)
 
-    def stop(self, message: str) -> None:
+    def stop(self, reason: SweepStop) -> None:
         if self.stop_reason is None:
-            self.stop_reason = SweepStop(message, 2)
+            self.stop_reason = reason
 
     def _os_error(self, e: OSError) -> None:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            self.stop_reason = SweepStop(disk_full_message(self.table.folder, "the results folder"), 2)
+            self.stop_reason = disk_full(self.table.folder, "the results folder")
         else:
-            self.stop_reason = SweepStop(f"cannot write to {self.table.folder} ({e}); check the folder "
-                                         f"and run the same command to resume", 2)
+            self.stop_reason = SweepStop(f"the results folder {self.table.folder}", f"cannot be written ({e})",
+                                         "check the folder and run the same command to resume", 2)
 
     def _write(self, pack: int, rows: list[tuple[TrainConfig, dict]]) -> None:
-        self.table.add([row_for(cfg, self.grid.name, res) for cfg, res in rows])
+        self.table.add([{**row_for(cfg, self.grid.name, res), **self.extra} for cfg, res in rows])
         self.written.update(cfg.config_id for cfg, _ in rows)
         self.progress.pack_finished(pack, len(rows))
         for cfg, res in rows:

@@ -37,8 +37,20 @@ class CommonSettings:
     trainImages: int = 60000  # the first N training images are used (a slice for smoke runs)
     scoreSamples: int = 10000       # samples scored at the end of training
     epochScoreSamples: int = 1000   # samples scored after every epoch
+    # What the training budget counts: "dSteps", D updates (`epochs` passes of D over the data, for
+    # every family alike), or "gSteps", G updates (epochs x steps per epoch of them, as WGAN-GP's
+    # Algorithm 1 counts generator iterations: with nCritic D steps per G step, nCritic times the
+    # D steps). Families with one D step per G step train the same either way.
+    budgetCounts: str = "dSteps"
+    # What the run trains on and is scored against: a registered dataset (harness/datasets/),
+    # given by a grid file's top-level `dataset:` key.
+    dataset: str = "mnist"
     # -- which run -------------------------------------------------------------------------
     seed: int = 0
 
 
 COMMON_SETTINGS = tuple(f.name for f in dataclasses.fields(CommonSettings))   # seed included
+BUDGETS = ("dSteps", "gSteps")
+# Settings added after results were recorded, with the value every earlier run had: a config's
+# id hashes them only when they differ from it, so the ids of earlier runs still match.
+ADDED_SETTINGS = {"budgetCounts": "dSteps", "dataset": "mnist"}

@@ -35,27 +35,35 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from classifiers.convnet import ClassifierError, load_classifier
+from classifiers.convnet import load_classifier
 from harness import families
 from harness.atomic import write_atomic
 from harness.config import TrainConfig
 from harness.costmodel import Rates, fmt_duration, project
-from harness.data import DataError, resolve_data_dir
-from harness.executors import ExecutorInfo, SweepOptions, SweepStop, disk_full_message
-from harness.grid import DEFAULT_MAX_CONFIGS, Grid, GridError, load_grid
-from harness.lock import FolderLock, LockHeld
+from harness.data import resolve_data_dir
+from harness.errors import HarnessError, report
+from harness.executors import ExecutorInfo, SweepOptions, SweepStop, disk_full
+from harness.grid import DEFAULT_MAX_CONFIGS, Grid, load_grid
+from harness.lock import FolderLock
 from harness.plan import GPU_MAX_PACK, cpu_pack_size, gpu_pack_size, pending_configs, plan_packs, trial_resources
-from harness.results import DONE, ResultsError, ResultsTable
+from harness.results import DONE, ResultsTable
 from harness.rows import Progress, RowWriter
+from harness.sampling import sample_configs
 from harness.trial import TrialEnv
 
+DAY_S = 86400
+SAMPLE_SIZES = (100, 400, 1600)   # the samples the projection offers when a grid takes days
 MIN_FREE_BYTES = 20 << 20  # below this much free space in the results folder a sweep does not start
 BYTES_PER_CONFIG = 64 << 10  # a row and an 8 x 8 sample PNG, generously
 
 
-def dry_run_report(grid: Grid, done: set[str]) -> str:
-    ids = {c.config_id for c in grid.configs}
-    lines = [f"{grid.name}: {len(grid.configs)} configs x seeds ({grid.path}); "
+def dry_run_report(grid: Grid, done: set[str], sample: list[TrainConfig] | None = None) -> str:
+    """Counts per family and optimizer subgrid, and how many are done; of the sample, if one is given."""
+    configs = grid.configs if sample is None else sample
+    ids = {c.config_id for c in configs}
+    of = "" if sample is None else (f" (a random sample of {len({c.settings_id for c in sample})} of its "
+                                    f"{len({c.settings_id for c in grid.configs})} configs)")
+    lines = [f"{grid.name}: {len(configs)} configs x seeds ({grid.path}){of}; "
              f"{len(ids & done)} done, {len(ids - done)} to run"]
 
     def count(label: str, cfgs: list[TrainConfig]) -> str:
@@ -63,14 +71,14 @@ def dry_run_report(grid: Grid, done: set[str]) -> str:
         return f"  {label:<32} {len(cfgs):>6}   done {n_done:>6}"
 
     for family in families.all():
-        cfgs = [c for c in grid.configs if c.family == family.name]
+        cfgs = [c for c in configs if c.family == family.name]
         if cfgs:
             unpacked = "" if family.packs else "   (not packable: runs unpacked, one config per trial)"
             lines.append(count(family.title, cfgs) + unpacked)
     for model, subgrids in grid.subgrids().items():
         lines.append(f"{model} optimizer subgrids:")
         for sub in subgrids:
-            lines.append(count(sub, [c for c in grid.configs if c.model == model and c.subgrid == sub]))
+            lines.append(count(sub, [c for c in configs if c.model == model and c.subgrid == sub]))
     return "\n".join(lines)
 
 
@@ -78,9 +86,9 @@ def check_space(folder: Path, need: int, what: str = "the results folder") -> No
     folder.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(folder).free
     if free < need:
-        raise SweepStop(f"{what} {folder} has {free / 2**20:.1f} MB free, and this sweep needs about "
-                        f"{need / 2**20:.0f} MB (rows, sample PNGs, Ray Tune's state); free some space, or "
-                        f"pass --results on a larger disk", 2)
+        raise SweepStop(f"{what} {folder}", f"has {free / 2**20:.1f} MB free, and this sweep needs about "
+                        f"{need / 2**20:.0f} MB (rows, sample PNGs, Ray Tune's state)",
+                        "free some space, or pass --results on a larger disk", 2)
 
 
 @contextlib.contextmanager
@@ -133,18 +141,35 @@ def run_sweep(grid: Grid, options: SweepOptions) -> int:
         table = ResultsTable(folder)
         table.compact()  # what an earlier, killed driver left in parts/
         done = table.done_ids()
-        todo = pending_configs(grid, done, options.limit)
+        configs = sampled(grid, options)
+        todo = pending_configs(configs, done, options.limit)
         write_atomic(folder / "grid.yaml", grid.text or Path(grid.path).read_text())
-        write_atomic(folder / "grid.json", json.dumps(
-            {"name": grid.name, "total": len(grid.configs),
-             "configs": len({c.settings_id for c in grid.configs}),
-             "byFamily": grid.by_family(), "byModel": grid.by_model(),
-             "ganSubgrids": grid.gan_subgrids()}, indent=2))
+        write_atomic(folder / "grid.json", json.dumps(grid_json(grid, configs, options), indent=2))
         if not todo:
-            print(f"{grid.name}: all {len(grid.configs)} configs are done ({table.path})")
+            print(f"{grid.name}: all {len(configs)} configs{' of the sample' if options.sample else ''} are done "
+                  f"({table.path})")
             return 0
         check_space(folder, MIN_FREE_BYTES + BYTES_PER_CONFIG * len(todo))
-        return _run(grid, options, table, done, todo)
+        return _run(grid, options, table, done, todo, configs)
+
+
+def sampled(grid: Grid, options: SweepOptions) -> list[TrainConfig]:
+    """The grid's runs, or with --sample N the N configs (all their seeds) drawn at random,
+    stratified by family and optimizer subgrid, nested in N for a seed (harness.sampling)."""
+    if not options.sample:
+        return grid.configs
+    return sample_configs(grid.configs, options.sample, options.sample_seed)
+
+
+def grid_json(grid: Grid, configs: list[TrainConfig], options: SweepOptions) -> dict:
+    """grid.json: the grid's counts (the whole grid's, also when a sample runs) and the sample."""
+    out = {"name": grid.name, "dataset": grid.configs[0].dataset if grid.configs else "mnist",
+           "total": len(grid.configs), "configs": len({c.settings_id for c in grid.configs}),
+           "byFamily": grid.by_family(), "byModel": grid.by_model(), "ganSubgrids": grid.gan_subgrids()}
+    if options.sample:
+        out["sample"] = {"configs": len({c.settings_id for c in configs}), "runs": len(configs),
+                         "seed": options.sample_seed, "of": out["configs"]}
+    return out
 
 
 def _executor(options: SweepOptions, folder: Path):
@@ -155,24 +180,41 @@ def _executor(options: SweepOptions, folder: Path):
     return RayExecutor(options, folder)
 
 
-def _plan(info: ExecutorInfo, options: SweepOptions, todo: list[TrainConfig], done: set[str]):
+def _plan(info: ExecutorInfo, options: SweepOptions, todo: list[TrainConfig], done: set[str], grid: Grid):
     """The trials, their resources and costs, the projection line; (packs, resources, rates, slots)."""
     gpus = info.gpus_per_trial
     rates = Rates.load("cuda" if gpus else "cpu")
-    default_size = gpu_pack_size(info.gpu_memory, gpus) if gpus else cpu_pack_size
-    packs = plan_packs(todo, options.pack_size or default_size, rates, frozenset(options.inject_failure))
+    size = options.pack_size or (gpu_pack_size(info.gpu_memory, gpus) if gpus else cpu_pack_size)
+    packs = plan_packs(todo, size, rates, frozenset(options.inject_failure))
     resources = [trial_resources(p, options.cpus_per_trial, gpus, info.gpu_memory) for p in packs]
     slots = info.slots(resources)
     print(f"{info.description}. {len(todo)} configs to run in {len(packs)} trials "
           f"(pack size <= {max(map(len, packs))}), {options.cpus_per_trial:g} CPU and {gpus:g} GPU each, "
           f"{slots} at a time; {len(done)} already done.", flush=True)
-    if rates:
-        print(f"Projected wall time: {fmt_duration(project(packs, rates, slots))} ({rates.kind} rates: "
-              f"{rates.measured})", flush=True)
-    else:
+    if not rates:
         print("Projected wall time: unknown (no measured rate for this device kind; "
               "python -m harness.bench --save-rates measures one)", flush=True)
+        return packs, resources, rates, slots
+    projected = project(packs, rates, slots)
+    print(f"Projected wall time: {fmt_duration(projected)} ({rates.kind} rates: {rates.measured})", flush=True)
+    if projected > DAY_S and not options.sample:
+        print(smaller_runs(grid, done, size, rates, slots), flush=True)
     return packs, resources, rates, slots
+
+
+def smaller_runs(grid: Grid, done: set[str], size, rates: Rates, slots: int) -> str:
+    """What to run instead of a grid that takes days here: random samples of it (--sample N keeps
+    every family's and optimizer subgrid's share), each with its projected time, and its mini twin."""
+    units = len({c.settings_id for c in grid.configs})
+    options = []
+    for n in SAMPLE_SIZES:
+        if n < units:
+            todo = [c for c in sample_configs(grid.configs, n, 0) if c.config_id not in done]
+            options.append(f"--sample {n}: {fmt_duration(project(plan_packs(todo, size, rates), rates, slots))}")
+    mini = f"; or {grid.mini}, the same structure at small widths and short runs" if grid.mini else ""
+    return (f"That is over a day here. A random sample of the grid, each family's and subgrid's share kept "
+            f"(histograms and curves then estimate the whole grid's; add configs later with a larger N): "
+            f"{', '.join(options)}{mini}.")
 
 
 def _trial_env(options: SweepOptions, gpu: bool) -> TrialEnv:
@@ -182,15 +224,18 @@ def _trial_env(options: SweepOptions, gpu: bool) -> TrialEnv:
         threads=max(1, int(options.cpus_per_trial)), gpu=gpu, fail=frozenset(options.inject_failure))
 
 
-def _run(grid: Grid, options: SweepOptions, table: ResultsTable, done: set[str], todo: list[TrainConfig]) -> int:
+def _run(grid: Grid, options: SweepOptions, table: ResultsTable, done: set[str], todo: list[TrainConfig],
+         configs: list[TrainConfig]) -> int:
     executor = _executor(options, table.folder)
     info = executor.start()                        # SweepStop(2) if it cannot run a trial
     try:
-        packs, resources, rates, slots = _plan(info, options, todo, done)
+        packs, resources, rates, slots = _plan(info, options, todo, done, grid)
         costs = [rates.pack_seconds(p) for p in packs] if rates else [float(len(p)) for p in packs]
-        progress = Progress(total=len(grid.configs), already=len(done), costs=costs,
+        ids = {c.config_id for c in configs}
+        progress = Progress(total=len(configs), already=len(done & ids), costs=costs,
                             projected=project(packs, rates, slots) if rates else None)
-        writer = RowWriter(grid, table, packs, progress, options.stop)
+        extra = {"sampleSeed": options.sample_seed} if options.sample else {}
+        writer = RowWriter(grid, table, packs, progress, options.stop, extra)
         t1 = time.monotonic()
         interrupted = False
         try:
@@ -210,28 +255,29 @@ def _run(grid: Grid, options: SweepOptions, table: ResultsTable, done: set[str],
             pass  # the parts stay; the next run merges them
     if writer.stop_reason is not None:
         raise writer.stop_reason
-    return _summary(grid, table, options, t1, interrupted or writer.interrupted.is_set())
+    return _summary(grid, configs, table, options, t1, interrupted or writer.interrupted.is_set())
 
 
 def _executor_failed(e: Exception, executor, options: SweepOptions) -> SweepStop:
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(e):
-        return SweepStop(disk_full_message(executor.storage, "Ray Tune's storage"), 2)
+        return disk_full(executor.storage, "Ray Tune's storage")
     last = [line for line in str(e).strip().splitlines() if line.strip()][-1:] or [""]
-    return SweepStop(f"the {options.executor} executor stopped with an error ({type(e).__name__}: "
-                     f"{last[0][:300]}); rows already written are kept; resume with: {resume_hint(options)}", 1)
+    return SweepStop(f"the {options.executor} executor", f"stopped with an error ({type(e).__name__}: "
+                     f"{last[0][:300]})", f"resume with: {resume_hint(options)} (rows already written are kept)", 1)
 
 
-def _summary(grid: Grid, table: ResultsTable, options: SweepOptions, t1: float, interrupted: bool) -> int:
+def _summary(grid: Grid, configs: list[TrainConfig], table: ResultsTable, options: SweepOptions, t1: float,
+             interrupted: bool) -> int:
     """The last lines, and the exit status: 130 interrupted, 1 error rows remain, else 0."""
     df = table.df
-    ids = {c.config_id for c in grid.configs}
+    ids = {c.config_id for c in configs}
     rows = df[df["configId"].isin(ids)] if not df.empty else df
     n_done = int(rows["status"].isin(DONE).sum()) if not rows.empty else 0
     n_err = int((rows["status"] == "error").sum()) if not rows.empty else 0
-    print(f"{grid.name}: {n_done}/{len(grid.configs)} done, {n_err} errors; this run "
+    print(f"{grid.name}: {n_done}/{len(configs)} done, {n_err} errors; this run "
           f"{dt.timedelta(seconds=round(time.monotonic() - t1))}; results in {table.folder}", flush=True)
     if interrupted:
-        print(f"Interrupted: {n_done} of {len(grid.configs)} configs are done. Resume with: "
+        print(f"Interrupted: {n_done} of {len(configs)} configs are done. Resume with: "
               f"{resume_hint(options)}", flush=True)
         return 130
     if n_err:
@@ -274,8 +320,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--inject-failure", action="append", metavar="CONFIG_ID",
                    help="fault injection: the trial of this config raises instead of training (repeatable), to "
                         "check retries and error rows on your cluster; the config trains alone")
+    p.add_argument("--sample", type=int, metavar="N",
+                   help="run N configs of the grid drawn at random, every family's and optimizer subgrid's share "
+                        "kept; the same --sample-seed with a larger N adds configs to the earlier ones")
+    p.add_argument("--sample-seed", type=int, default=0, help="the sample's seed (default 0)")
     p.add_argument("--dry-run", action="store_true", help="print counts (per family, per GAN subgrid, done) and exit")
     args = p.parse_args(argv)
+    if args.sample is not None and args.sample < 1:
+        p.error("--sample must be >= 1")
     for name in ("limit", "pack_size", "max_concurrent", "retries", "max_configs", "local_workers"):
         v = getattr(args, name)
         if v is not None and v < 0:
@@ -294,7 +346,8 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> SweepOptions:
         address=args.address, gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial,
         max_concurrent=args.max_concurrent, pack_size=args.pack_size or None, local_workers=args.local_workers,
         limit=args.limit, retries=args.retries, storage=args.storage, preflight_timeout=args.preflight_timeout,
-        inject_failure=tuple(args.inject_failure or ()), resume_command=resume_command(argv))
+        inject_failure=tuple(args.inject_failure or ()), sample=args.sample, sample_seed=args.sample_seed,
+        resume_command=resume_command(argv))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,17 +357,14 @@ def main(argv: list[str] | None = None) -> int:
         grid = load_grid(args.grid, max_configs=args.max_configs)
         done = ResultsTable(Path(args.results) / grid.name).done_ids()
         if args.dry_run:
-            print(dry_run_report(grid, done))
+            options = options_from(args, argv)
+            print(dry_run_report(grid, done, sampled(grid, options) if options.sample else None))
             return 0
         resolve_data_dir(args.data_dir)  # fail here, once, rather than in every trial
         load_classifier(args.classifier)
         return run_sweep(grid, options_from(args, argv))
-    except (GridError, DataError, ClassifierError, ResultsError, LockHeld) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except SweepStop as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.code
+    except HarnessError as e:  # bad input, a busy folder, a SweepStop: one line
+        return report(e)  # exit 2, or the SweepStop's own code
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ sweep's own process with `--executor local`). No Ray here.
     rows = run_trial(configs, env, on_epoch)   # one {"configId", "result", "png"} per config
 
 A worker process runs many trials (Ray Tune reuses its actors), so what every trial needs and
-no trial changes (the MNIST training set on the device, the classifier and the test set's
-feature statistics for FID) is loaded once per process and kept in `_CACHE`.
+no trial changes (its dataset's training set on the device, the scorer: MNIST's classifier and
+its test set's feature statistics for FID) is loaded once per process and kept in `_CACHE`.
 
 The rows travel back to the driver as data (the row's fields and the 8 x 8 sample PNG as bytes),
 never as paths: on a multi-node cluster only the driver's machine holds the results folder.
@@ -18,10 +18,9 @@ from pathlib import Path
 
 import torch
 
+from harness import datasets
 from harness.config import TrainConfig
-from harness.data import gan_training_set
 from harness.engine import EpochHook, StopHook, pick_device, train, train_pack
-from harness.metrics import Scorer
 from harness.provenance import provenance
 
 
@@ -71,11 +70,11 @@ def run_trial(configs: list[TrainConfig], env: TrialEnv, on_epoch: EpochHook | N
     if hit:
         raise InjectedFailure(f"injected failure (--inject-failure) for {', '.join(hit)}")
     device = device_for(env)
-    n_images = configs[0].trainImages
-    data = _cached(("data", env.data_dir, n_images, str(device)),
-                   lambda: gan_training_set(env.data_dir, n_images, device))
-    scorer = _cached(("scorer", env.classifier, env.data_dir, str(device)),
-                     lambda: Scorer(env.classifier, env.data_dir, device))
+    dataset, n = datasets.of(configs[0]), configs[0].trainImages
+    data = _cached(("data", dataset.name, env.data_dir, n, str(device)),
+                   lambda: dataset.training_set(env.data_dir, n, device))
+    scorer = _cached(("scorer", dataset.name, env.classifier, env.data_dir, str(device)),
+                     lambda: dataset.scorer(env.data_dir, env.classifier, device))
     with tempfile.TemporaryDirectory() as tmp:
         if len(configs) == 1:
             results = [train(configs[0], data, scorer, Path(tmp), device, on_epoch=on_epoch, stop=stop)]

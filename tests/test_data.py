@@ -114,7 +114,7 @@ def test_tests_without_data_or_internet_stop_with_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HARNESS_DATA_DIR"}
     env.update(HARNESS_CACHE_DIR=str(tmp_path / "cache"), HARNESS_MNIST_MIRRORS="http://127.0.0.1:1/")
     repo = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
                           "tests/test_data.py::test_reads_real_mnist"],
                          cwd=repo, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2, out.stdout + out.stderr

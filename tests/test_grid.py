@@ -16,7 +16,8 @@ from harness.grid import GridError, load_grid, main
 ROOT = Path(__file__).resolve().parents[1]
 GRIDS = ROOT / "grids"
 SPEC_DEFAULTS = dict(epochs=25, batchSize=64, nz=100, dropoutRate=0.5, adamBeta1=0.5, adamBeta2=0.999,
-                     sgdMomentum=0.0, trainImages=60000, scoreSamples=10000, epochScoreSamples=1000)
+                     sgdMomentum=0.0, trainImages=60000, scoreSamples=10000, epochScoreSamples=1000,
+                     budgetCounts="dSteps")
 ARCH = ("nLayerG", "nLayerD", "sizeG", "sizeD", "dropoutD")
 
 
@@ -84,7 +85,11 @@ def test_table1_families_counts_in_multiples_of_512_over_table1s_points():
     assert {c.gamma for c in g.configs if c.family == "began"} == {0.3, 0.5, 0.7}
     for c in g.configs:
         assert c.seed == 0
-        assert all(getattr(c, k) == SPEC_DEFAULTS[k] for k in SPEC_DEFAULTS if k not in ("adamBeta1", "adamBeta2"))
+        own = ("adamBeta1", "adamBeta2", "budgetCounts")
+        assert all(getattr(c, k) == SPEC_DEFAULTS[k] for k in SPEC_DEFAULTS if k not in own)
+    # every family's G takes as many updates: WGAN-GP (5 critic steps per G step) counts G steps
+    assert {(c.family, c.budgetCounts) for c in g.configs} == {("lsgan", "dSteps"), ("wgan_gp", "gSteps"),
+                                                               ("began", "dSteps")}
 
 
 def test_smoke_families_is_one_tiny_config_per_new_family():

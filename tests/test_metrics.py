@@ -125,3 +125,18 @@ def test_half_split_estimates_the_sampling_spread_of_real_iprime(scorer, test_im
         var.append(sampling_variance(modified_inception_score(log_p[idx[:250]]),
                                      modified_inception_score(log_p[idx[250:]])))
     assert np.sqrt(np.mean(var)) == pytest.approx(np.std(full, ddof=1), rel=0.15)
+
+
+def test_score_cli_scores_a_mixtures_points_with_its_own_columns(tmp_path):
+    from harness.datasets._mixture import ring8
+    np.save(tmp_path / "ring.npy", ring8().sample(2500, 1))
+    out = subprocess.run([sys.executable, "-m", "harness.score", str(tmp_path / "ring.npy"), "--dataset", "ring8"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["dataset"] == "ring8" and r["modesCaptured"] == 8 and r["highQualityFrac"] > 0.98
+    assert abs(r["Iprime"] - math.log(8)) < 0.03 and len(r["classHist"]) == 8
+    np.save(tmp_path / "bad.npy", np.zeros((10, 3)))
+    bad = subprocess.run([sys.executable, "-m", "harness.score", str(tmp_path / "bad.npy"), "--dataset", "ring8"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "is not N x 2" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -10,7 +10,7 @@ from tests.helpers import REPO
 
 def test_packs_group_same_shapes_only():
     grid = load_grid(REPO / "grids" / "mnist_table1.yaml")
-    packs = make_packs(pending_configs(grid, set(), None), pack_size=24)
+    packs = make_packs(pending_configs(grid.configs, set(), None), pack_size=24)
     assert sum(len(p) for p in packs) == 6656
     assert all(len({c.shape_key() for c in p}) == 1 for p in packs)
     assert max(len(p) for p in packs) == 24

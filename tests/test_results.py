@@ -44,7 +44,7 @@ def test_rows_of_different_columns_in_one_part_keep_every_column(tmp_path):
 
 def test_unreadable_table_is_reported_not_replaced(tmp_path):
     (tmp_path / "trials.parquet").write_bytes(b"PAR1 torn")
-    with pytest.raises(ResultsError, match="trials.parquet cannot be read"):
+    with pytest.raises(ResultsError, match="trials.parquet: cannot be read"):
         ResultsTable(tmp_path)
     assert (tmp_path / "trials.parquet").read_bytes() == b"PAR1 torn"
 

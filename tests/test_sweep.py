@@ -70,13 +70,11 @@ def test_a_results_disk_too_small_is_refused_at_the_start(small_disk, size, data
     assert len(out.stderr.strip().splitlines()) == 1 and str(small_disk.path) in out.stderr and "MB free" in out.stderr
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("executor", ["local", "ray"])
-def test_a_disk_that_fills_up_mid_sweep_is_one_line_and_exit_2(small_disk, executor, data_dir):
+def disk_fills_up_mid_sweep(small_disk, data_dir, *options: str) -> None:
+    """A sweep whose results disk fills after its first rows: one line, exit 2, every row kept."""
     proc = subprocess.Popen([sys.executable, "-m", "harness.sweep", "grids/smoke.yaml",
-                             "--results", str(small_disk.path),
-                             "--data-dir", str(data_dir), "--executor", executor, "--max-concurrent", "1"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--results", str(small_disk.path), "--data-dir", str(data_dir), "--max-concurrent", "1",
+                             *options], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_rows(small_disk.path / "smoke", proc)
     small_disk.fill()
     before = table(small_disk.path)
@@ -88,3 +86,43 @@ def test_a_disk_that_fills_up_mid_sweep_is_one_line_and_exit_2(small_disk, execu
     (small_disk.path / "filler").unlink()
     after = table(small_disk.path)          # what was written stays readable
     assert set(before["configId"]) <= set(after["configId"]) and set(after["status"]) == {"ok"}
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_up_mid_sweep_is_one_line_and_exit_2(small_disk, data_dir):
+    disk_fills_up_mid_sweep(small_disk, data_dir, "--executor", "local")   # Ray's: tests/executors/test_raytune.py
+
+
+def test_a_grid_that_takes_days_is_offered_random_samples_and_its_mini_twin(tmp_path, data_dir):
+    """Table 1 on this CPU: the projection says days, then what --sample N would take for a few N,
+    and names the mini grid; the sweep is stopped before its first trial ends."""
+    proc = subprocess.Popen([sys.executable, "-m", "harness.sweep", "grids/mnist_table1.yaml", "--results",
+                             str(tmp_path), "--data-dir", str(data_dir), "--executor", "local"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("That is over a day here"):
+            break
+    proc.kill()
+    proc.wait()
+    text = "".join(lines)
+    assert "Projected wall time: " in text and "d " in text.split("Projected wall time: ")[1].split("(")[0]
+    offer = lines[-1]
+    assert "--sample 100:" in offer and "--sample 1600:" in offer and "grids/mnist_table1_mini.yaml" in offer
+
+
+def test_samples_are_nested_stratified_and_recorded_in_the_rows(tmp_path, data_dir):
+    """--sample 2 then --sample 4 with the same seed: the first two are kept and two are added;
+    every row says it was sampled (its seed), grid.json says of how many."""
+    import json
+    common = ["grids/smoke_families.yaml", "--results", tmp_path, "--data-dir", data_dir, "--executor", "local"]
+    assert sweep(*common, "--sample", "2").returncode == 0
+    first = set(table(tmp_path, "smoke_families")["configId"])
+    assert len(first) == 2
+    out = sweep(*common, "--sample", "3")
+    assert out.returncode == 0 and "1 configs to run" in out.stdout       # only the new one is trained
+    rows = table(tmp_path, "smoke_families")
+    assert first < set(rows["configId"]) and len(rows) == 3 and (rows["sampleSeed"] == 0).all()
+    meta = json.loads((tmp_path / "smoke_families" / "grid.json").read_text())
+    assert meta["sample"] == {"configs": 3, "runs": 3, "seed": 0, "of": 3} and meta["total"] == 3

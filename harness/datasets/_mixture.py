@@ -1,16 +1,27 @@
-"""2D Gaussian-mixture benchmarks, scored exactly: the ring of 8 and the grid of 25.
+"""2D Gaussian mixtures, scored exactly: the ring of 8 and the grid of 25 (ring8.py, grid25.py).
 
 The classic GAN mode-collapse benchmarks, beside MNIST: the data is a mixture of M equally
 weighted isotropic Gaussians in the plane, so the class posterior p(mode | x) that MNIST gets
-from a trained ConvNet is known here in closed form, and every score is exact.
+from a trained ConvNet is known here in closed form, and every score is exact. A run trains in
+seconds on a CPU, so a Table 1-shaped grid over it is a study at full training that a CPU can
+finish.
 
-Columns of `Mixture.scores` (the result-column names the project uses):
+Columns of `Mixture.scores` (result columns):
 
-- Iprime          : the project's modified inception score (SPEC, harness/metrics.py), with the
-                    exact posterior as the classifier: E_x KL( p(y) || p(y|x) ).
-- inceptionScore  : exp( E_x KL( p(y|x) || p(y) ) ) (Salimans et al. 2016), as on MNIST. Its log
-                    is the mutual information between x and the mode: ln M for perfect samples,
-                    0 for samples at one mode.
+- Iprime          : I' with the exact posterior as the classifier, E_x KL( p(y|x) || p(y) ): the
+                    mutual information between a sample and its mode, ln M for perfect samples,
+                    0 for samples at one mode, ln k for k modes covered evenly. Why not MNIST's
+                    formula, E_x KL( p(y) || p(y|x) ) (SPEC)? With an exact posterior the swapped
+                    KL weighs log p(y|x) of far-away modes, -(distance / std)^2 / 2 for a
+                    Gaussian: it measures the mixture's geometry (thousands on both benchmarks),
+                    not the samples. A softmax classifier never gives such posteriors, which is
+                    why the swapped form is bounded on MNIST. So I' has the same reading on both
+                    datasets (higher: more modes, more confidently), not the same formula, and
+                    its values compare within a dataset only, as SPEC says of MNIST's. With an
+                    exact posterior every point has a confident nearest mode, so I' rewards
+                    spreading over the modes' regions, even as a diffuse cloud: modesCaptured and
+                    highQualityFrac say whether the samples sit on the modes.
+- inceptionScore  : exp(Iprime) here (Salimans et al. 2016), as on MNIST.
 - modesCaptured   : modes that are the nearest mode of at least MIN_HQ_PER_MODE high-quality
                     samples (VEEGAN; PacGAN's code).
 - highQualityFrac : fraction of all samples within HQ_STDS standard deviations of their nearest
@@ -18,15 +29,6 @@ Columns of `Mixture.scores` (the result-column names the project uses):
 - modeKL          : KL( histogram of the high-quality samples over modes || uniform ).
 - classHist       : samples per nearest mode (finite samples only), as MNIST's class histogram.
 - nonFinite       : samples with a NaN or infinite coordinate (a diverged generator).
-
-Why Iprime and inceptionScore both: Iprime is the study's score and keeps its exact formula, so
-that a column means the same computation on both datasets. But with an exact posterior its
-value is dominated by the mixture's geometry, not by the samples' diversity: KL(p(y) || p(y|x))
-weighs log p(y|x) of far-away modes, which for a Gaussian is -(distance / std)^2 / 2, so
-perfect samples score about mean_j |mu_j - mu_k|^2 / (2 std^2) - ln M (the ring: radius^2 /
-std^2 - ln 8; thousands for both benchmarks) instead of the ~11-12 a softmax classifier gives on
-MNIST. It is still 0 for samples at one mode and grows with coverage, but its scale is not
-comparable with MNIST's. ln(inceptionScore) is the bounded diversity measure (0 .. ln M).
 
 A note on the "3 standard deviations" rule in 2D: the distance of a sample to its own mode is
 Rayleigh-distributed, P(|x - mu| < 3 std) = 1 - exp(-9/2) = 0.9889, not the 1D 0.9973. So
@@ -181,9 +183,10 @@ class Mixture:
         high_quality = dist < HQ_STDS * self.std  # the 3-std rule (VEEGAN; PacGAN code's strict <)
         hq_hist = np.bincount(nearest[high_quality], minlength=m)
         n_hq = int(hq_hist.sum())
+        info = mutual_information(log_p[finite])
         return {
-            "Iprime": modified_inception_score(log_p[finite]),
-            "inceptionScore": inception_score(log_p[finite]),
+            "Iprime": info,
+            "inceptionScore": math.exp(info) if math.isfinite(info) else math.nan,
             "modesCaptured": int((hq_hist >= min_count).sum()),
             "highQualityFrac": n_hq / n,
             "modeKL": kl_to_uniform(hq_hist) if n_hq else math.nan,
@@ -224,8 +227,9 @@ def _log_marginal(log_p: np.ndarray) -> np.ndarray:
 
 
 def modified_inception_score(log_p: np.ndarray) -> float:
-    """I' = E_x KL( p(y) || p(y|x) ), p(y) = E_x p(y|x), natural log (SPEC; the formula of
-    harness.metrics.modified_inception_score). NaN for no samples."""
+    """MNIST's I' = E_x KL( p(y) || p(y|x) ), p(y) = E_x p(y|x), natural log (SPEC; the formula
+    of harness.metrics.modified_inception_score); not the mixtures' I' (see the module
+    docstring). NaN for no samples."""
     if len(log_p) == 0:
         return math.nan
     log_py = _log_marginal(log_p)
@@ -236,9 +240,9 @@ def modified_inception_score(log_p: np.ndarray) -> float:
     return float(terms.sum(1).mean())
 
 
-def inception_score(log_p: np.ndarray) -> float:
-    """IS = exp( E_x KL( p(y|x) || p(y) ) ) (Salimans et al. 2016; harness.metrics.inception_score).
-    NaN for no samples."""
+def mutual_information(log_p: np.ndarray) -> float:
+    """The mixtures' I' = E_x KL( p(y|x) || p(y) ), p(y) = E_x p(y|x), natural log: the mutual
+    information between a sample and its mode, 0 .. ln M. NaN for no samples."""
     if len(log_p) == 0:
         return math.nan
     log_py = _log_marginal(log_p)
@@ -246,7 +250,14 @@ def inception_score(log_p: np.ndarray) -> float:
     # KL(p(y|x) || p(y)) = sum_y p(y|x) (log p(y|x) - log p(y)); a term with p(y|x) = 0 is 0
     with np.errstate(invalid="ignore"):
         terms = np.where(p > 0, p * (log_p - log_py), 0.0)
-    return float(math.exp(terms.sum(1).mean()))
+    return float(terms.sum(1).mean())
+
+
+def inception_score(log_p: np.ndarray) -> float:
+    """IS = exp( E_x KL( p(y|x) || p(y) ) ) (Salimans et al. 2016; harness.metrics.inception_score).
+    NaN for no samples."""
+    info = mutual_information(log_p)
+    return math.exp(info) if math.isfinite(info) else math.nan
 
 
 def kl_to_uniform(counts: np.ndarray) -> float:
@@ -254,3 +265,116 @@ def kl_to_uniform(counts: np.ndarray) -> float:
     counts = np.asarray(counts, dtype=np.float64)
     p = counts[counts > 0] / counts.sum()
     return float(max(0.0, (p * np.log(p * len(counts))).sum()))
+
+
+# -- the mixtures as datasets of the harness (ring8.py, grid25.py) --------------------------------
+
+TRAIN_SEED = 0       # the training set: the same draw for every run, as MNIST's first n images
+PICTURE_SAMPLES = 512
+
+
+class MixtureScorer:
+    """Scores a generator's samples of a mixture with its exact posterior (harness.datasets.base).
+
+    classify(x) takes samples in the models' [-1, 1] and gives (log p(mode | x) [N, M], the
+    samples in the mixture's own units [N, 2]); scores_from computes every column from those.
+    "fid" is the Frechet distance of the samples' mean and covariance to the mixture's exact ones
+    (a coarse second-moment check beside the mode counts)."""
+
+    def __init__(self, mixture: Mixture, scale: float):
+        self.mixture, self.scale = mixture, scale
+        means = mixture.means
+        self.mu = means.mean(0)
+        self.cov = np.cov(means, rowvar=False, bias=True) + mixture.std ** 2 * np.eye(2)
+        desc = f"{mixture.name}:{means.round(6).tolist()}:{mixture.std}"
+        import hashlib
+        self.weights_sha = "exact-posterior-" + hashlib.sha256(desc.encode()).hexdigest()[:16]
+
+    def classify(self, x):
+        import torch
+        points = x.detach().to("cpu", torch.float64).reshape(-1, 2) * self.scale
+        log_p = self.mixture.log_posterior(points.numpy())
+        return torch.from_numpy(log_p), points
+
+    def scores_from(self, log_p, feats, fid: bool = True):
+        from harness.metrics import Scores, frechet_distance
+        points = feats.numpy() if hasattr(feats, "numpy") else np.asarray(feats)
+        s = self.mixture.scores(points)
+        half = len(points) // 2
+        halves = [self.mixture.scores(points[i * half:(i + 1) * half])["Iprime"] if half else math.nan
+                  for i in (0, 1)]
+        ok = np.isfinite(points).all(1)
+        fd = (frechet_distance(points[ok].mean(0), np.cov(points[ok], rowvar=False), self.mu, self.cov)
+              if fid and ok.sum() > 2 else math.nan)
+        return Scores(Iprime=s["Iprime"], inceptionScore=s["inceptionScore"], fid=fd, classHist=s["classHist"],
+                      IprimeSetA=halves[0], IprimeSetB=halves[1],
+                      extra={k: s[k] for k in ("modesCaptured", "highQualityFrac", "modeKL")})
+
+    def score(self, x, fid: bool = True):
+        return self.scores_from(*self.classify(x), fid=fid)
+
+    def real_iprime(self, n: int) -> float:
+        """I' of n samples of the mixture itself (seeded): the anchor of the I' scale."""
+        return real_scores(self.mixture, n)["Iprime"]
+
+
+def mixture_dataset(name: str, title: str, mixture: Mixture):
+    """A harness dataset (harness.datasets.base.Dataset) of a mixture. The models' samples live in
+    [-1, 1] (G ends in tanh): the data is divided by `scale`, 1.25 x the largest coordinate of a
+    mean, so every mode lies well inside tanh's range."""
+    from harness.datasets.base import Dataset
+
+    scale = 1.25 * float(np.abs(mixture.means).max())
+
+    class MixtureDataset(Dataset):
+        dim = 2
+        score_columns = ("modesCaptured", "highQualityFrac", "modeKL")
+        picture_samples = PICTURE_SAMPLES
+        iprime = ("E_x KL(p(y|x) || p(y)) with the exact posterior p(mode | x): the mutual information "
+                  f"between a sample and its mode, 0 .. ln {mixture.n_modes}")
+
+        def __init__(self):
+            self.name, self.title, self.mixture, self.scale = name, title, mixture, scale
+
+        def training_set(self, data_dir, n, device):
+            import torch
+            return torch.from_numpy(mixture.sample(n, TRAIN_SEED) / scale).to(device)
+
+        def scorer(self, data_dir, classifier, device):
+            return MixtureScorer(mixture, scale)
+
+        def real_samples(self, n, seed, data_dir=None):
+            import torch
+            return torch.from_numpy(mixture.sample(n, seed) / scale)
+
+        def samples_from_array(self, x):
+            import torch
+            if x.ndim != 2 or x.shape[1] != 2 or len(x) == 0:
+                raise ValueError(f"shape {x.shape} is not N x 2", f"save the points of the {name} as an N x 2 array")
+            return torch.from_numpy(x / scale), f"points in the {name}'s own units"
+
+        def save_picture(self, samples, path) -> None:
+            save_scatter(mixture, samples.detach().float().cpu().numpy() * scale, path)
+
+    return MixtureDataset()
+
+
+def save_scatter(mixture: Mixture, points: np.ndarray, path) -> None:
+    """A run's samples as a 256 x 256 scatter over the mixture's modes (grey), atomically."""
+    import os
+    from pathlib import Path
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(2.56, 2.56), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    lim = 1.25 * float(np.abs(mixture.means).max())
+    ax.scatter(mixture.means[:, 0], mixture.means[:, 1], s=60, c="#bbbbbb", marker="o", linewidths=0)
+    ax.scatter(points[:, 0], points[:, 1], s=3, c="#0072b2", linewidths=0)
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[], aspect="equal")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}.png")
+    fig.savefig(tmp, format="png")
+    os.replace(tmp, path)

@@ -33,9 +33,10 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from harness.config import TrainConfig, steps_per_epoch, total_steps
+from harness import datasets
+from harness.config import TrainConfig, g_steps, steps_per_epoch, total_steps
 from harness.engine import timing
-from harness.engine.scoring import SAMPLE_GRID_SEED, sample_chunks, save_sample_grid, score_pack
+from harness.engine.scoring import PICTURE_SEED, sample_chunks, score_pack
 from harness.engine.streams import Hyper, Streams
 from harness.metrics import Scorer, Scores
 
@@ -65,11 +66,14 @@ class TrainResult:
     lossG: float
     wallTime: float                   # seconds, training and scoring
     stepsPerSec: float                # training steps (one D update; + one G update every d_steps) per second
-    steps: int
+    steps: int                        # D updates (until it diverged, if it did)
+    gSteps: int                       # G updates (one every d_steps D updates)
     device: str
     host: str = field(default_factory=socket.gethostname)
     samplesPath: str | None = None
     error: str | None = None
+    # A dataset's own scores (a mixture's modesCaptured, ...): result columns of their own.
+    extraScores: dict[str, float] = field(default_factory=dict)
     # A family's per-epoch measures (its `epoch_metrics`, e.g. BEGAN's convergence measure M):
     # name -> one mean over each full epoch's G steps; result columns <name>PerEpoch.
     epochMetrics: dict[str, list[float]] = field(default_factory=dict)
@@ -80,14 +84,15 @@ class TrainResult:
         row = asdict(self)
         row.pop("lossHistory")
         row.update({f"{name}PerEpoch": values for name, values in row.pop("epochMetrics").items()})
+        row.update(row.pop("extraScores"))
         return row
 
     @classmethod
     def failed(cls, message: str) -> dict:
         """The row of a config whose trial failed: status error, its message, no scores."""
         return cls(status="error", error=message, IprimePerEpoch=[], lossD=float("nan"), lossG=float("nan"),
-                   wallTime=float("nan"), stepsPerSec=float("nan"), steps=0, device="", host="",
-                   **Scores.missing().to_dict()).to_row()
+                   wallTime=float("nan"), stepsPerSec=float("nan"), steps=0, gSteps=0, device="", host="",
+                   **Scores.missing().core()).to_row()
 
 
 class Backend(Protocol):
@@ -235,17 +240,20 @@ class Loop:
             self.alive_now = self.end_of_epoch(self.n_steps - 1)           # the weights at the end
 
     def score_final(self, samples_dir: Path | None) -> dict[int, Scores]:
-        """The final scores of the members that finished, and their 8 x 8 sample grids."""
+        """The final scores of the members that finished, and their pictures (MNIST: an 8 x 8
+        grid of samples; a mixture: a scatter), from one fixed z."""
         if not self.alive_now:
             return {}
         c, streams = self.c, self.streams
         final = score_pack(self.scorer, sample_chunks(self.net.G, c.scoreSamples, c.nz, streams.score, streams),
                            self.alive_now, fid=True)
         if samples_dir is not None:
-            fixed_z = torch.Generator(self.device).manual_seed(SAMPLE_GRID_SEED)
-            for grids in sample_chunks(self.net.G, 64, c.nz, [fixed_z], streams, torch.zeros_like(streams.seed_of)):
+            dataset = datasets.of(c)
+            fixed_z = torch.Generator(self.device).manual_seed(PICTURE_SEED)
+            index = torch.zeros_like(streams.seed_of)
+            for pictures in sample_chunks(self.net.G, dataset.picture_samples, c.nz, [fixed_z], streams, index):
                 for k in self.alive_now:
-                    save_sample_grid(grids[k], Path(samples_dir) / f"{self.cfgs[k].config_id}.png")
+                    dataset.save_picture(pictures[k], Path(samples_dir) / f"{self.cfgs[k].config_id}.png")
         return final
 
     def results(self, final: dict[int, Scores], samples_dir: Path | None, wall: float) -> list[TrainResult]:
@@ -258,11 +266,13 @@ class Loop:
                 status="ok" if ok else "diverged", IprimePerEpoch=self.per_epoch[k],
                 lossD=last_list[k][0], lossG=last_list[k][1], wallTime=wall,
                 stepsPerSec=self.steps_run / max(self.train_time, 1e-9), steps=int(steps_list[k]),
+                gSteps=g_steps(cfg, int(steps_list[k])),
                 device=str(self.device),
                 samplesPath=str(Path(samples_dir) / f"{cfg.config_id}.png") if ok and samples_dir is not None else None,
                 epochMetrics={m: values[k] for m, values in self.metrics.items()},
                 lossHistory=[tuple(x) for x in hist[k][: int(steps_list[k])]],
-                **(final[k] if ok else Scores.missing()).to_dict()))
+                extraScores=final[k].extra if ok else {},
+                **(final[k] if ok else Scores.missing()).core()))
         return out
 
 

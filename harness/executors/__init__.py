@@ -14,8 +14,9 @@
 `run` calls the sink (the sweep's RowWriter) as trials progress, always from the calling
 thread: `sink.started(i)`, `sink.epoch(i, epoch, {configId: I'})`, `sink.finished(i, rows)`
 (rows as `harness.trial.run_trial` returns them) or `sink.failed(i, message)` after the
-retries; `sink.stop(message)` ends the sweep (exit 2) for a reason of the executor's own (its
-storage is full). It returns early once `sink.stopping` is true (Ctrl-C, a full disk, the options' `stop`).
+retries; `sink.stop(reason)` (a SweepStop) ends the sweep for a reason of the executor's own
+(its storage is full: `disk_full`). It returns early once `sink.stopping` is true (Ctrl-C, a full
+disk, the options' `stop`).
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness.errors import HarnessError
 
 
 @dataclass(frozen=True)
@@ -44,21 +47,22 @@ class SweepOptions:
     storage: str | None = None              # Ray Tune's experiment folder (default results/<grid>/ray)
     preflight_timeout: float = 120.0
     inject_failure: tuple[str, ...] = ()    # config ids whose trials raise instead of training
+    sample: int | None = None               # run N configs of the grid drawn at random (harness.sampling)
+    sample_seed: int = 0                    # ... with this seed: the same seed, a larger N adds configs
     resume_command: str = ""                # what the last line gives to resume or retry ("" : say so in words)
     stop: Callable[[], bool] | None = None  # asked before every training step and trial: True ends the sweep
 
 
-class SweepStop(Exception):
-    """Ends the sweep with a one-line message and an exit status."""
-
-    def __init__(self, message: str, code: int):
-        super().__init__(message)
-        self.code = code
+class SweepStop(HarnessError):
+    """Ends the sweep with a one-line message (what, why, fix) and an exit status (`code`: 2, or 1
+    when the executor itself failed)."""
 
 
-def disk_full_message(folder, what: str) -> str:
-    return (f"{what} {folder} is full (no space left on the device); rows already written stay readable. "
-            f"Free some space, or pass --results/--storage on a larger disk, and run the same command to resume")
+def disk_full(folder, what: str) -> SweepStop:
+    """The sweep's end when `what` (the results folder, Ray Tune's storage) at `folder` is full."""
+    return SweepStop(f"{what} {folder}", "is full (no space left on the device)",
+                     "free some space, or pass --results/--storage on a larger disk, and run the same command "
+                     "to resume (rows already written stay readable)", 2)
 
 
 @dataclass

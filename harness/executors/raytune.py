@@ -33,7 +33,7 @@ import socket
 from pathlib import Path
 
 from harness.config import TrainConfig
-from harness.executors import ExecutorInfo, SweepOptions, SweepStop, disk_full_message
+from harness.executors import ExecutorInfo, SweepOptions, SweepStop, disk_full
 from harness.trial import TrialEnv, pack_label, run_trial
 
 # Default --gpus-per-trial: four packs in flight per GPU, until a measurement sets it: the
@@ -108,7 +108,7 @@ class StorageFull(logging.Filter):
         exc = record.exc_info[1] if record.exc_info else None
         if "No space left on device" in record.getMessage() + repr(exc) or (
                 isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)):
-            self.sink.stop(disk_full_message(self.storage, "Ray Tune's storage"))
+            self.sink.stop(disk_full(self.storage, "Ray Tune's storage"))
             return False
         return True
 
@@ -165,9 +165,9 @@ class RayExecutor:
                 check_reachable(self.address)
                 ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
             except (ConnectionError, RuntimeError) as e:
-                raise SweepStop(f"cannot connect to the Ray cluster at {self.address} "
-                                f"({str(e).splitlines()[0][:200]}); check the address (ray status on the head); "
-                                f"{auth_hint()}", 2) from None
+                raise SweepStop(f"the Ray cluster at {self.address}",
+                                f"cannot be connected to ({str(e).splitlines()[0][:200]})",
+                                f"check the address (ray status on the head); {auth_hint()}", 2) from None
         else:
             # address="local": a Ray of the sweep's own, never a cluster found on this machine (ray.init()
             # with no address joins the last `ray start` recorded in /tmp/ray, even a dead one)
@@ -199,27 +199,28 @@ class RayExecutor:
             n["Resources"].get(key, 0) >= need.get(k, 0)
             for k, key in (("cpu", "CPU"), ("gpu", "GPU"), ("memory", "memory")))]
         if not fits:
-            raise SweepStop(f"no node of the Ray cluster has what the largest trial asks for ({shown}); lower "
-                            f"--pack-size, --cpus-per-trial or --gpus-per-trial, or add a larger node", 2)
+            raise SweepStop("the Ray cluster", f"no node has what the largest trial asks for ({shown})",
+                            "lower --pack-size, --cpus-per-trial or --gpus-per-trial, or add a larger node", 2)
         probe = ray.remote(Probe).options(num_cpus=need["cpu"], num_gpus=need.get("gpu", 0),
                                           memory=need.get("memory") or None, max_restarts=0).remote()
         try:
             ray.get(probe.where.remote(), timeout=self.options.preflight_timeout)
         except GetTimeoutError:
-            raise SweepStop(f"a test actor asking for {shown} did not start on the Ray cluster within "
-                            f"{self.options.preflight_timeout:g}s (--preflight-timeout); likely causes: the workers "
-                            f"cannot "
-                            f"authenticate ({auth_hint()}), or the nodes that fit are busy or gone", 2) from None
+            raise SweepStop("the Ray cluster", f"a test actor asking for {shown} did not start within "
+                            f"{self.options.preflight_timeout:g}s (--preflight-timeout), likely because the workers "
+                            "cannot authenticate, or the nodes that fit are busy or gone",
+                            f"{auth_hint()}; or free or add nodes, or raise --preflight-timeout", 2) from None
         except RayError as e:
             text = str(e)
             if "ModuleNotFoundError" in text or "No module named" in text:
-                raise SweepStop("the project is not importable on the Ray workers; install it on every node "
-                                "(pip install -e . in the same environment as ray start)", 2) from None
+                raise SweepStop("the Ray workers", "cannot import the project",
+                                "install it on every node (pip install -e . in the same environment as ray start)",
+                                2) from None
             if "never ran" in text:
-                raise SweepStop(f"the Ray cluster cancelled a test actor before it ran, as it does when the driver "
-                                f"and the cluster disagree on authentication: {auth_hint()}", 2) from None
+                raise SweepStop("the Ray cluster", "cancelled a test actor before it ran, as it does when the driver "
+                                "and the cluster disagree on authentication", auth_hint(), 2) from None
             last = [line for line in text.strip().splitlines() if line.strip()][-1][:300]
-            raise SweepStop(f"a test actor failed on the Ray cluster ({last}); {auth_hint()}", 2) from None
+            raise SweepStop("the Ray cluster", f"a test actor failed ({last})", auth_hint(), 2) from None
         finally:
             ray.kill(probe)
 

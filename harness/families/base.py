@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from harness.config import TrainConfig
 
 HEADS = ("score", "autoencoder")   # D's output: one number per image, or (reconstruction, code)
-NORMS = ("batch", "layer")         # D's hidden normalization
+NORMS = ("batch", "layer", "none")   # D's hidden normalization
 
 
 def fp32(formula: Callable) -> Callable:

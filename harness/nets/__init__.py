@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from torch import nn
 
+from harness import datasets
 from harness.config import TrainConfig
-from harness.nets.plain import IMAGE_DIM, build, linear_weights
+from harness.nets.plain import build, linear_weights
 from harness.nets.stacked import DropoutRNG, build_stacked_models
 
-__all__ = ["IMAGE_DIM", "build", "build_stacked", "linear_weights"]
+__all__ = ["build", "build_stacked", "linear_weights"]
 
 
 def build_stacked(configs: list[TrainConfig], rng: DropoutRNG) -> tuple[nn.Module, nn.Module]:
     """The stacked G and D of K configs of one shape, D as their family declares (a penalty on
     D's input gradient needs plain-autograd linears: `needs_double_backward`)."""
     family = configs[0].spec
-    return build_stacked_models(configs, rng, head=family.d_head, norm=family.d_norm,
+    return build_stacked_models(configs, rng, head=family.d_head, norm=family.d_norm, dim=datasets.of(configs[0]).dim,
                                 grad_in_place=not family.needs_double_backward)

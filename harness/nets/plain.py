@@ -14,7 +14,8 @@ Rules, all from Appendix C unless marked (ours):
     "score":       one number per image (GAN's logit, LSGAN's score, WGAN-GP's critic value);
     "autoencoder": EBGAN's D: nLayerD - 1 encoder layers of width sizeD, then ONE linear
                    decoder layer back to 1024 pixels; returns (reconstruction, code).
-- D's hidden normalization is a family's choice (`norm`): "batch" (the paper's), or "layer"
+- D's hidden normalization is a family's choice (`norm`): "batch" (the paper's), "none" (BEGAN's
+  auto-encoder has none), or "layer"
   for critics that must not mix the samples of a batch (WGAN-GP, whose penalty is per sample):
   `LayerNorm`, the normalization its paper suggests instead of batch norm, at the same places.
 - dropoutD: dropout (rate `dropoutRate`) after every hidden ReLU of D (ours: where).
@@ -31,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness import datasets
 from harness.config import TrainConfig
 
-IMAGE_DIM = 32 * 32
 G_INIT_STD = 0.02
 D_INIT_STD = 0.002
 
@@ -61,8 +62,13 @@ class LayerNorm(nn.Module):
         return F.layer_norm(x, x.shape[-1:], eps=self.eps) * self.weight + self.bias
 
 
-def norm_layer(norm: str, width: int) -> nn.Module:
-    return nn.BatchNorm1d(width) if norm == "batch" else LayerNorm(width)
+def norm_layer(norm: str, width: int) -> nn.Module | None:
+    """D's hidden normalization by its family's name for it; None for "none"."""
+    if norm == "batch":
+        return nn.BatchNorm1d(width)
+    if norm == "layer":
+        return LayerNorm(width)
+    return None
 
 
 def hidden_layers(n: int, d_in: int, width: int, bn_first: bool, dropout: float,
@@ -72,7 +78,9 @@ def hidden_layers(n: int, d_in: int, width: int, bn_first: bool, dropout: float,
     for i in range(n):
         layers.append(nn.Linear(d_in if i == 0 else width, width))
         if i > 0 or bn_first:
-            layers.append(norm_layer(norm, width))
+            normalize = norm_layer(norm, width)
+            if normalize is not None:
+                layers.append(normalize)
         layers.append(nn.ReLU())
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
@@ -80,13 +88,13 @@ def hidden_layers(n: int, d_in: int, width: int, bn_first: bool, dropout: float,
 
 
 class Generator(nn.Module):
-    """z [N, nz] -> image [N, 1024] in [-1, 1]."""
+    """z [N, nz] -> a sample [N, dim] in [-1, 1] (MNIST: an image, dim 1024)."""
 
-    def __init__(self, nz: int, nLayerG: int, sizeG: int):
+    def __init__(self, nz: int, nLayerG: int, sizeG: int, dim: int):
         super().__init__()
         self.net = nn.Sequential(
             *hidden_layers(nLayerG - 1, nz, sizeG, bn_first=True, dropout=0.0),
-            nn.Linear(sizeG, IMAGE_DIM),
+            nn.Linear(sizeG, dim),
             nn.Tanh(),
         )
         init_linear(self, G_INIT_STD)
@@ -96,12 +104,12 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """A score head's D (GAN, LSGAN, WGAN-GP): image [N, 1024] -> one number per image [N]."""
+    """A score head's D (GAN, LSGAN, WGAN-GP): samples [N, dim] -> one number per sample [N]."""
 
-    def __init__(self, nLayerD: int, sizeD: int, dropout: float, norm: str = "batch"):
+    def __init__(self, nLayerD: int, sizeD: int, dropout: float, dim: int, norm: str = "batch"):
         super().__init__()
         self.net = nn.Sequential(
-            *hidden_layers(nLayerD - 1, IMAGE_DIM, sizeD, bn_first=False, dropout=dropout, norm=norm),
+            *hidden_layers(nLayerD - 1, dim, sizeD, bn_first=False, dropout=dropout, norm=norm),
             nn.Linear(sizeD, 1),
         )
         init_linear(self, D_INIT_STD)
@@ -111,16 +119,16 @@ class Discriminator(nn.Module):
 
 
 class AutoEncoderD(nn.Module):
-    """An auto-encoder D (EBGAN, BEGAN): image [N, 1024] -> (reconstruction [N, 1024], code [N, sizeD]).
+    """An auto-encoder D (EBGAN, BEGAN): samples [N, dim] -> (reconstruction [N, dim], code [N, sizeD]).
 
     The code is the encoder's output before its dropout; the decoder sees it after."""
 
-    def __init__(self, nLayerD: int, sizeD: int, dropout: float, norm: str = "batch"):
+    def __init__(self, nLayerD: int, sizeD: int, dropout: float, dim: int, norm: str = "batch"):
         super().__init__()
-        layers = hidden_layers(nLayerD - 1, IMAGE_DIM, sizeD, bn_first=False, dropout=dropout, norm=norm)
+        layers = hidden_layers(nLayerD - 1, dim, sizeD, bn_first=False, dropout=dropout, norm=norm)
         self.code_dropout = layers.pop() if dropout > 0 else nn.Identity()
         self.encoder = nn.Sequential(*layers)
-        self.decoder = nn.Linear(sizeD, IMAGE_DIM)
+        self.decoder = nn.Linear(sizeD, dim)
         init_linear(self, D_INIT_STD)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,17 +138,18 @@ class AutoEncoderD(nn.Module):
 
 def linear_weights(cfg: TrainConfig) -> tuple[int, int]:
     """(G's, D's) weights of their Linear layers (biases and norms left out), without building them."""
-    g = cfg.nz * cfg.sizeG + (cfg.nLayerG - 2) * cfg.sizeG ** 2 + cfg.sizeG * IMAGE_DIM
-    d_out = IMAGE_DIM if cfg.spec.d_head == "autoencoder" else 1
-    d = IMAGE_DIM * cfg.sizeD + (cfg.nLayerD - 2) * cfg.sizeD ** 2 + cfg.sizeD * d_out
+    dim = datasets.of(cfg).dim
+    g = cfg.nz * cfg.sizeG + (cfg.nLayerG - 2) * cfg.sizeG ** 2 + cfg.sizeG * dim
+    d_out = dim if cfg.spec.d_head == "autoencoder" else 1
+    d = dim * cfg.sizeD + (cfg.nLayerD - 2) * cfg.sizeD ** 2 + cfg.sizeD * d_out
     return g, d
 
 
 def build(cfg: TrainConfig) -> tuple[Generator, nn.Module]:
-    """G and D for one config, D shaped as its family declares (`d_head`, `d_norm`); call after
-    seeding: the seed fixes the initialization."""
-    head, norm = cfg.spec.d_head, cfg.spec.d_norm
+    """G and D for one config, D shaped as its family declares (`d_head`, `d_norm`), both sized
+    to its dataset's samples; call after seeding: the seed fixes the initialization."""
+    head, norm, dim = cfg.spec.d_head, cfg.spec.d_norm, datasets.of(cfg).dim
     dropout = cfg.dropoutRate if cfg.dropoutD else 0.0
-    G = Generator(cfg.nz, cfg.nLayerG, cfg.sizeG)
-    D = (AutoEncoderD if head == "autoencoder" else Discriminator)(cfg.nLayerD, cfg.sizeD, dropout, norm)
+    G = Generator(cfg.nz, cfg.nLayerG, cfg.sizeG, dim)
+    D = (AutoEncoderD if head == "autoencoder" else Discriminator)(cfg.nLayerD, cfg.sizeD, dropout, dim, norm)
     return G, D

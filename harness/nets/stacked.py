@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.config import TrainConfig
-from harness.nets.plain import IMAGE_DIM
 
 Masks = Literal["reference", "pack"]
 DROPOUT_SEED_OFFSET = 20_000   # masks="pack": the pack's mask generator is seeded min(seeds) + this
@@ -202,12 +201,15 @@ class StackedDropout(nn.Module):
 def stacked_hidden_layers(K: int, n: int, d_in: int, width: int, bn_first: bool,
                           rates: list[float], rng: DropoutRNG | None, norm: str = "batch",
                           grad_in_place: bool = True) -> list[nn.Module]:
-    """`n` blocks of StackedLinear -> [StackedBatchNorm | StackedLayerNorm] -> ReLU -> [StackedDropout]."""
+    """`n` blocks of StackedLinear -> [StackedBatchNorm | StackedLayerNorm | none] -> ReLU -> [StackedDropout]."""
     layers: list[nn.Module] = []
     for i in range(n):
         layers.append(StackedLinear(K, d_in if i == 0 else width, width, grad_in_place))
         if i > 0 or bn_first:
-            layers.append(StackedBatchNorm(K, width) if norm == "batch" else StackedLayerNorm(K, width))
+            if norm == "batch":
+                layers.append(StackedBatchNorm(K, width))
+            elif norm == "layer":
+                layers.append(StackedLayerNorm(K, width))
         layers.append(nn.ReLU())
         if any(p > 0 for p in rates):
             layers.append(StackedDropout(rates, rng))
@@ -215,30 +217,30 @@ def stacked_hidden_layers(K: int, n: int, d_in: int, width: int, bn_first: bool,
 
 
 class PackedGenerator(nn.Module):
-    """K Generators: z [K, N, nz] -> images [K, N, 1024]."""
+    """K Generators: z [K, N, nz] -> samples [K, N, dim]."""
 
-    def __init__(self, K: int, nz: int, nLayerG: int, sizeG: int):
+    def __init__(self, K: int, nz: int, nLayerG: int, sizeG: int, dim: int):
         super().__init__()
         self.net = nn.Sequential(*stacked_hidden_layers(K, nLayerG - 1, nz, sizeG, True, [0.0] * K, None),
-                                 StackedLinear(K, sizeG, IMAGE_DIM), nn.Tanh())
+                                 StackedLinear(K, sizeG, dim), nn.Tanh())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
 
 
 class PackedDiscriminator(nn.Module):
-    """K Discriminators of harness.nets.plain: a score head (x [K, N, 1024] -> scores [K, N]) or an
-    auto-encoder (x -> (reconstruction [K, N, 1024], code [K, N, sizeD]), the code before dropout)."""
+    """K Discriminators of harness.nets.plain: a score head (x [K, N, dim] -> scores [K, N]) or an
+    auto-encoder (x -> (reconstruction [K, N, dim], code [K, N, sizeD]), the code before dropout)."""
 
     def __init__(self, K: int, head: str, nLayerD: int, sizeD: int, rates: list[float], rng: DropoutRNG,
-                 norm: str = "batch", grad_in_place: bool = True):
+                 dim: int, norm: str = "batch", grad_in_place: bool = True):
         super().__init__()
-        layers = stacked_hidden_layers(K, nLayerD - 1, IMAGE_DIM, sizeD, False, rates, rng, norm, grad_in_place)
+        layers = stacked_hidden_layers(K, nLayerD - 1, dim, sizeD, False, rates, rng, norm, grad_in_place)
         self.autoencoder = head == "autoencoder"
         has_dropout = isinstance(layers[-1], StackedDropout)
         self.code_dropout = layers.pop() if self.autoencoder and has_dropout else nn.Identity()
         self.body = nn.Sequential(*layers)
-        self.head = StackedLinear(K, sizeD, IMAGE_DIM if self.autoencoder else 1, grad_in_place)
+        self.head = StackedLinear(K, sizeD, dim if self.autoencoder else 1, grad_in_place)
 
     def forward(self, x: torch.Tensor):
         h = self.body(x)
@@ -247,11 +249,12 @@ class PackedDiscriminator(nn.Module):
         return self.head(h).squeeze(-1)
 
 
-def build_stacked_models(configs: list[TrainConfig], rng: DropoutRNG, head: str, norm: str,
-                  grad_in_place: bool = True) -> tuple[PackedGenerator, PackedDiscriminator]:
+def build_stacked_models(configs: list[TrainConfig], rng: DropoutRNG, head: str, norm: str, dim: int,
+                         grad_in_place: bool = True) -> tuple[PackedGenerator, PackedDiscriminator]:
     """Stacked G and D of the shape of `configs` (zero weights: harness.engine.pack loads the members)."""
     c, K = configs[0], len(configs)
-    G = PackedGenerator(K, c.nz, c.nLayerG, c.sizeG)
+    G = PackedGenerator(K, c.nz, c.nLayerG, c.sizeG, dim)
     D = PackedDiscriminator(K, head, c.nLayerD, c.sizeD,
-                            [cfg.dropoutRate if cfg.dropoutD else 0.0 for cfg in configs], rng, norm, grad_in_place)
+                            [cfg.dropoutRate if cfg.dropoutD else 0.0 for cfg in configs], rng, dim, norm,
+                            grad_in_place)
     return G, D

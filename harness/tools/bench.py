@@ -44,6 +44,7 @@ import torch
 
 from harness.config import TrainConfig
 from harness.engine import pick_device
+from harness.errors import HarnessError, report
 from harness.provenance import device_name
 from harness.tools.measure import (
     ARCHS,
@@ -219,6 +220,49 @@ def sweep_benchmark(results: Path, executor: str, data_dir: str | None) -> dict:
             "tune_state_bytes": state}
 
 
+def driver_seconds_per_trial(n_packs: int, folder: Path) -> float:
+    """What the sweep's driver does per trial, through Ray Tune's own trial generation (no Ray
+    started): plan the packs, let Tune's SearchGenerator create every trial from PackSearcher's
+    suggestions, and write each trial's rows with the sweep's RowWriter (one results part each)."""
+    import contextlib
+    import io
+
+    from ray.tune.experiment import Experiment
+    from ray.tune.search import SearchGenerator
+
+    from harness.engine import TrainResult
+    from harness.executors.tune_parts import PackSearcher
+    from harness.grid import Grid
+    from harness.plan import plan_packs
+    from harness.results import ResultsTable
+    from harness.rows import Progress, RowWriter
+    configs = [TrainConfig(sizeG=8 + i, sizeD=8, trainImages=64, epochs=1) for i in range(n_packs)]
+    grid = Grid(name="g", path=folder / "g.yaml", description="", configs=configs, settings={})
+    t = time.perf_counter()
+    packs = plan_packs(configs, 8, None)
+    gen = SearchGenerator(PackSearcher([str(i) for i in range(len(packs))], [{"cpu": 1}] * len(packs)))
+    gen.add_configurations([Experiment("bench", lambda config: None, num_samples=len(packs))])
+    writer = RowWriter(grid, ResultsTable(folder / f"t{n_packs}"), packs,
+                       Progress(total=n_packs, already=0, costs=[1.0] * n_packs, projected=None))
+    with contextlib.redirect_stdout(io.StringIO()):
+        for _ in packs:
+            i = gen.next_trial().config["pack"]
+            writer.finished(i, [{"configId": c.config_id, "result": TrainResult.failed("x"), "png": None}
+                                for c in packs[i]])
+    return (time.perf_counter() - t) / n_packs
+
+
+def print_driver_scaling() -> None:
+    """The driver's seconds per trial for 133 and 1330 trials (Table 1's count), best of 3 and 2:
+    flat when its work is linear in the grid (quadratic planning made it grow ~10x)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        small = min(driver_seconds_per_trial(133, Path(tmp) / f"s{r}") for r in range(3))
+        large = min(driver_seconds_per_trial(1330, Path(tmp) / f"l{r}") for r in range(2))
+    print(f"driver time per trial: {small * 1e3:.2f} ms at 133 trials, {large * 1e3:.2f} ms at 1330 "
+          f"({large / small:.2f}x; flat is 1x, the target < 3x)")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer timed steps and repeats (~2 minutes on 2 CPU cores)")
@@ -231,6 +275,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sweep", action="store_true",
                    help="instead: the sweep's driver on a grid of Table 1's counts and packing, tiny widths, one step "
                         "per run (targets on 2 cores: first row < 30 s, 6656 rows < 10 min, Tune state <= 20 MB)")
+    p.add_argument("--driver", action="store_true",
+                   help="instead: the sweep driver's time per trial at 133 and 1330 trials (flat in the grid's size)")
     p.add_argument("--sweep-results", "--results", dest="sweep_results", default=None,
                    help="with --sweep: results folder (default: a temporary one)")
     p.add_argument("--data-dir", help="MNIST folder (default: $HARNESS_DATA_DIR, else the cache)")
@@ -307,15 +353,15 @@ def project_table1(args: argparse.Namespace, sec: dict[str, dict[int, float]], f
     kind = "cuda" if device.type == "cuda" else "cpu"
     over = measure({"overheads": True, "device": args.device, "threads": args.threads, "data_dir": args.data_dir})
     if "error" in over:
-        print(f"\noverheads failed: {over['error']}")
-        return 1
+        return report(HarnessError("bench: overheads", f"the measurement failed ({over['error']})",
+                                   "check --data-dir (it trains and scores on MNIST) and the device, then rerun", 1))
     measured = (f"python -m harness.bench{' --quick' if args.quick else ''} --threads {args.threads} on "
                 f"{device_name(str(device))}, {time.strftime('%Y-%m-%d')}")
     pack_rates = fit_rates(sec, over, kind, args.threads, True, measured)
     ref_rates = fit_rates(sec, over, kind, args.threads, False, measured)
     if pack_rates is None:
-        print("\nno pack was measured: no rates fitted")
-        return 1
+        return report(HarnessError("bench: rates", "no pack was measured, so no rates were fitted",
+                                   "see the failures in the table above; try fewer --sizes or --device cpu", 1))
     print(f"\nCost model fitted to the packs: step overhead {pack_rates.step_overhead_s * 1e3:.2f} ms, "
           f"{pack_rates.flops_per_s / 1e9:.1f} GFLOP/s; scoring {pack_rates.score_s_per_sample * 1e6:.0f} us/sample; "
           f"trial overhead {pack_rates.trial_overhead_s:.2f} s")
@@ -356,7 +402,13 @@ def main(argv: list[str] | None = None) -> int:
             worker(job)
         return 0
     if args.sweep:
-        print_sweep_benchmark(args)
+        try:
+            print_sweep_benchmark(args)
+        except HarnessError as e:  # bad --data-dir, a busy or full results folder, a cluster that cannot run it
+            return report(e)
+        return 0
+    if args.driver:
+        print_driver_scaling()
         return 0
     t0 = time.perf_counter()
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -51,6 +51,7 @@ from pathlib import Path
 import torch
 
 from harness.costmodel import fmt_duration
+from harness.errors import HarnessError, report
 from harness.provenance import device_name
 from harness.tools.correctness import (
     CPU_VARIANTS,
@@ -71,7 +72,7 @@ from harness.tools.throughput import (
 )
 
 DEFAULT_BUDGET_S = {"cuda": 450.0, "cpu": 280.0}
-REPORT_S = 30.0   # what the slice keeps of its time for its report
+REPORT_S = 30.0   # what the slice keeps of its time for its report (at most half its time)
 
 
 # --- slice -----------------------------------------------------------------------------------------
@@ -100,7 +101,8 @@ def slice_grid(device: str, quick: bool) -> dict:
 
 def run_slice(out: Path, device: str, data_dir: str, quick: bool, deadline: float,
               stop: Callable[[], bool]) -> dict:
-    """The slice through the local executor, stopped at `deadline` less REPORT_S; the report on what it has."""
+    """The slice through the local executor, stopped at `deadline` less the report's time (REPORT_S,
+    or half what is left when that is less than 2 x REPORT_S); the report on what it has."""
     from harness.executors import SweepOptions
     from harness.grid import load_grid
     from harness.report import write_report
@@ -108,7 +110,7 @@ def run_slice(out: Path, device: str, data_dir: str, quick: bool, deadline: floa
     from harness.sweep import run_sweep
     with tempfile.TemporaryDirectory() as tmp:
         grid = load_grid(write_grid(slice_grid(device, quick), Path(tmp)))
-        stop_at = deadline - REPORT_S
+        stop_at = deadline - min(REPORT_S, (deadline - time.monotonic()) / 2)
         options = SweepOptions(results=Path(tmp), executor="local", data_dir=data_dir,
                                gpus_per_trial=0 if device == "cpu" else 1,
                                stop=lambda: stop() or time.monotonic() > stop_at)
@@ -279,16 +281,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.out:
         p.error("OUT_DIR is required")
     if args.device == "cuda" and not torch.cuda.is_available():
-        print("harness: gpucheck: no CUDA device here; fix: run with --device cpu to check the logic", file=sys.stderr)
-        return 2
+        return report(HarnessError("gpucheck", "no CUDA device here", "run with --device cpu to check the logic"))
     from harness.data import DataError, resolve_data_dir
     try:
         data_dir = str(resolve_data_dir(args.data_dir))
     except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return report(e)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return report(HarnessError(f"OUT_DIR {out}", f"cannot be created ({e.strerror})", "pass a writable folder"))
     if args.drift:
         rows = drift_table(torch.device(args.device), data_dir, args.quick)
         (out / "drift.json").write_text(json.dumps(rows, indent=1))

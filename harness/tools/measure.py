@@ -26,11 +26,11 @@ from typing import Any
 
 import torch
 
+from harness import datasets
 from harness.config import TrainConfig
 from harness.costmodel import pack_memory
 from harness.engine import Speed, StepClock, StopHook, train, train_pack
 from harness.metrics import Scores
-from harness.nets import IMAGE_DIM
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE1_GRID = REPO / "grids" / "mnist_table1.yaml"
@@ -73,7 +73,7 @@ def pack_configs(arch: str, K: int, steps: int) -> list[TrainConfig]:
 
 def synthetic_data(steps: int, device: torch.device) -> torch.Tensor:
     """Random images in [-1, 1], enough for `steps` steps of batches of 64."""
-    return (torch.rand(64 * (steps + 2), IMAGE_DIM) * 2 - 1).to(device)
+    return (torch.rand(64 * (steps + 2), datasets.get("mnist").dim) * 2 - 1).to(device)
 
 
 def time_steps(configs: list[TrainConfig], timed: int, device: torch.device, speed: Speed | None = None,

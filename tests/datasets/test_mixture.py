@@ -1,10 +1,10 @@
-"""The 2D Gaussian-mixture benchmarks (harness/mixtures.py): sampling, the exact posterior, scores."""
+"""The 2D Gaussian-mixture benchmarks (harness/datasets/_mixture.py): sampling, the exact posterior, scores."""
 import math
 
 import numpy as np
 import pytest
 
-from harness.mixtures import (
+from harness.datasets._mixture import (
     HQ_STDS,
     REAL_HQ_FRAC,
     Mixture,
@@ -72,15 +72,16 @@ def test_perfect_samples(make):
     s = mix.scores(mix.sample(N, 1))
     assert s["modesCaptured"] == m
     assert s["highQualityFrac"] == pytest.approx(REAL_HQ_FRAC, abs=0.005)  # 0.9889: the 2D 3-std rule
-    assert math.log(s["inceptionScore"]) == pytest.approx(math.log(m), abs=0.02)
+    assert s["Iprime"] == pytest.approx(math.log(m), abs=0.02)          # I' near ln 8 / ln 25
+    assert s["inceptionScore"] == pytest.approx(math.exp(s["Iprime"]))
     assert s["modeKL"] < 0.01
     assert sum(s["classHist"]) == N and s["nonFinite"] == 0
-    # the project's I' with an exact posterior: the mixture's geometry sets its scale,
-    # about mean_jk |mu_j - mu_k|^2 / (2 std^2) - ln M (ring: radius^2 / std^2 - ln 8)
+    # MNIST's swapped KL with an exact posterior would measure the geometry instead, about
+    # mean_jk |mu_j - mu_k|^2 / (2 std^2) - ln M: why the mixtures' I' is the unswapped KL
     d2 = ((mix.means[:, None] - mix.means[None]) ** 2).sum(-1).mean()
     geometric = d2 / (2 * mix.std ** 2) - math.log(m)
-    assert s["Iprime"] == pytest.approx(geometric, rel=2e-3 if m == 8 else 2e-2)
-    assert s["Iprime"] > 100 * math.log(m)
+    log_p = mix.log_posterior(mix.sample(N, 1))
+    assert modified_inception_score(log_p) == pytest.approx(geometric, rel=2e-3 if m == 8 else 2e-2)
 
 
 @pytest.mark.parametrize("make", BENCHMARKS)
@@ -110,12 +111,8 @@ def test_half_the_modes_covered(make, k):
     covered = np.random.default_rng(5).choice(mix.n_modes, k, replace=False)
     s = mix.scores(at_modes(mix, covered, N))
     assert s["modesCaptured"] == k
-    assert math.log(s["inceptionScore"]) == pytest.approx(math.log(k), abs=0.02)
+    assert s["Iprime"] == pytest.approx(math.log(k), abs=0.02)
     assert s["modeKL"] == pytest.approx(math.log(mix.n_modes / k), abs=0.01)
-    # exactly k/M of the samples at each covered mode: I' is the covered modes' geometry alone
-    mu = mix.means[covered]
-    geometric = ((mu[:, None] - mu[None]) ** 2).sum(-1).mean() / (2 * mix.std ** 2) - math.log(k)
-    assert s["Iprime"] == pytest.approx(geometric, rel=2e-3)
 
 
 def test_high_quality_radius_is_three_std():

@@ -48,3 +48,14 @@ def test_training_leaves_the_global_rng_alone(data, scorer):
     torch.manual_seed(123)
     train(TrainConfig(family="ebgan", **{**TINY, "epochs": 0.25}), data, scorer)
     assert torch.equal(torch.rand(3), before)
+
+
+def test_every_row_records_its_g_updates_and_the_g_budget_gives_wgan_gp_as_many_as_the_others(data, scorer):
+    tiny = dict(sizeG=16, sizeD=8, trainImages=640, epochs=1, scoreSamples=100, epochScoreSamples=100)
+    wgan = TrainConfig(family="wgan_gp", nCritic=5, **tiny)
+    by_d = train(wgan, data, scorer)
+    by_g = train(TrainConfig(family="wgan_gp", nCritic=5, budgetCounts="gSteps", **tiny), data, scorer)
+    gan = train(TrainConfig(family="gan", **tiny), data, scorer)
+    assert (by_d.steps, by_d.gSteps) == (10, 2)
+    assert (by_g.steps, by_g.gSteps) == (50, 10) == (5 * gan.steps, gan.gSteps)
+    assert by_g.to_row()["gSteps"] == 10 and len(by_g.IprimePerEpoch) == 5

@@ -1,6 +1,7 @@
 """`--executor ray`: real Ray Tune runs (kill, resume, --limit, an injected failure, Ctrl-C), an
 embedded Ray of the sweep's own, an existing cluster, a cluster the workers cannot join, a
-cluster losing a node; and the driver's cost per trial, flat in the grid's size."""
+cluster losing a node. (The driver's cost per trial, flat in the grid's size, is measured by
+`python -m harness.bench --driver`.)"""
 import os
 import shutil
 import signal
@@ -8,67 +9,45 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from classifiers.convnet import DEFAULT_WEIGHTS, sha256_file
-from harness.config import TrainConfig
 from harness.grid import load_grid
-from harness.plan import plan_packs
 from harness.provenance import COLUMNS as PROVENANCE
-from harness.results import ResultsTable
 from tests.helpers import REPO, free_port, ray_head, sweep, table, wait_for_rows
 
+pytestmark = pytest.mark.xdist_group("ray")   # one worker runs them all, one after another, on one cluster
 
-def _driver_seconds_per_trial(n_packs: int, folder: Path) -> float:
-    """What the driver does per trial, through Ray Tune's own trial generation (no Ray started):
-    plan the packs, let Tune's SearchGenerator create every trial from PackSearcher's
-    suggestions (this is where a grid_search over specs deep-copied every spec per trial), and
-    write each trial's row with the sweep's RowWriter (a part of the results table each)."""
-    import contextlib
-    import io
 
+@pytest.fixture(scope="module")
+def cluster():
+    """One `ray start --head` for the tests that need a Ray but not an embedded one of their own."""
+    with ray_head() as address:
+        yield address
+
+
+def test_the_searcher_hands_out_every_pack_once_with_its_label_and_resources():
     from ray.tune.experiment import Experiment
     from ray.tune.search import SearchGenerator
 
-    from harness.engine import TrainResult
     from harness.executors.tune_parts import PackSearcher
-    from harness.grid import Grid
-    from harness.rows import Progress, RowWriter
-    configs = [TrainConfig(sizeG=8 + i, sizeD=8, trainImages=64, epochs=1) for i in range(n_packs)]
-    grid = Grid(name="g", path=folder / "g.yaml", description="", configs=configs, settings={})
-    t = time.perf_counter()
-    packs = plan_packs(configs, 8, None)
-    gen = SearchGenerator(PackSearcher([str(i) for i in range(len(packs))], [{"cpu": 1}] * len(packs)))
-    gen.add_configurations([Experiment("bench", lambda config: None, num_samples=len(packs))])
-    writer = RowWriter(grid, ResultsTable(folder / f"t{n_packs}"), packs,
-                       Progress(total=n_packs, already=0, costs=[1.0] * n_packs, projected=None))
-    with contextlib.redirect_stdout(io.StringIO()):
-        for _ in packs:
-            trial = gen.next_trial()
-            i = trial.config["pack"]
-            writer.finished(i, [{"configId": c.config_id, "result": TrainResult.failed("x"), "png": None}
-                                for c in packs[i]])
-    assert len(ResultsTable(folder / f"t{n_packs}").df) == n_packs
-    return (time.perf_counter() - t) / n_packs
-
-
-def test_driver_time_per_trial_does_not_grow_with_the_grid(tmp_path):
-    small = min(_driver_seconds_per_trial(133, tmp_path / f"s{r}") for r in range(3))
-    large = min(_driver_seconds_per_trial(1330, tmp_path / f"l{r}") for r in range(2))
-    # linear total work keeps the per-trial time flat; the old quadratic planning was ~10x slower per trial here
-    assert large < 3 * small, (small, large)
+    gen = SearchGenerator(PackSearcher([f"pack {i}" for i in range(5)], [{"cpu": 1, "i": i} for i in range(5)]))
+    gen.add_configurations([Experiment("t", lambda config: None, num_samples=5)])
+    configs = [gen.next_trial().config for _ in range(5)]
+    assert [c["pack"] for c in configs] == list(range(5)) and configs[3]["trains"] == "pack 3"
+    assert configs[4]["resources"] == {"cpu": 1, "i": 4} and gen.next_trial() is None
 
 
 @pytest.mark.slow
-def test_kill_resume_limit_and_injected_failure(tmp_path, data_dir):
+def test_kill_resume_limit_and_injected_failure(tmp_path, data_dir, cluster):
     ids = [c.config_id for c in load_grid(REPO / "grids" / "smoke.yaml").configs]
-    common = ["grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir]
+    common = ["grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir, "--address", cluster]
 
-    # 1. Kill the driver (and its embedded Ray) as soon as the first trial's row is written.
+    # 1. On an existing cluster (`ray start --head`, --address), kill the driver as soon as the
+    #    first trial's row is written.
     proc = subprocess.Popen([sys.executable, "-m", "harness.sweep", *map(str, common), "--max-concurrent", "1"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     wait_for_rows(tmp_path / "smoke", proc)
@@ -81,7 +60,7 @@ def test_kill_resume_limit_and_injected_failure(tmp_path, data_dir):
     #    dead driver's lock is taken over.
     out = sweep(*common, "--limit", "1")
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "took over the lock" in out.stdout
+    assert "took over the lock" in out.stdout and f"cluster {cluster}" in out.stdout   # the cluster did the work
     second = table(tmp_path)
     assert len(second) == len(first) + 1 and second["configId"].is_unique
     pd.testing.assert_frame_equal(second.iloc[: len(first)], first)
@@ -116,8 +95,9 @@ def test_kill_resume_limit_and_injected_failure(tmp_path, data_dir):
 
 
 @pytest.mark.slow
-def test_ctrl_c_ends_with_130_and_the_harness_resume_hint(tmp_path, data_dir):
-    common = ["grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir, "--max-concurrent", "1"]
+def test_ctrl_c_ends_with_130_and_the_harness_resume_hint(tmp_path, data_dir, cluster):
+    common = ["grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir, "--max-concurrent", "1",
+              "--address", cluster]
     proc = subprocess.Popen([sys.executable, "-m", "harness.sweep", *map(str, common)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_rows(tmp_path / "smoke", proc)
@@ -153,17 +133,6 @@ def test_unreachable_cluster_is_one_line_and_exit_2(tmp_path, data_dir):
                 timeout=60)
     assert out.returncode == 2 and f"127.0.0.1:{port}" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
-
-
-@pytest.mark.slow
-def test_runs_on_an_existing_ray_cluster(tmp_path, data_dir):
-    """`ray start --head`, then the sweep with --address: the cluster does the work."""
-    with ray_head() as address:
-        out = sweep("grids/smoke.yaml", "--results", tmp_path, "--data-dir", data_dir, "--address", address,
-                    timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert f"cluster {address}" in out.stdout
-    assert len(table(tmp_path)) == 4 and set(table(tmp_path)["status"]) == {"ok"}
 
 
 @pytest.mark.slow
@@ -211,3 +180,9 @@ def test_a_worker_node_lost_mid_sweep_loses_no_row(tmp_path, data_dir):
     assert "removed a worker node" in out.stdout
     df = table(tmp_path)
     assert len(df) == 4 and set(df["status"]) == {"ok"}
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_up_mid_sweep_is_one_line_and_exit_2_with_ray_too(small_disk, data_dir, cluster):
+    from tests.test_sweep import disk_fills_up_mid_sweep
+    disk_fills_up_mid_sweep(small_disk, data_dir, "--address", cluster)

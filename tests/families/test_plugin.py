@@ -54,7 +54,8 @@ ARCH = """      nLayerG: [2]
 """
 GRID = f"""name: toy
 settings: {{epochs: 1, batchSize: 64, nz: 100, dropoutRate: 0.5, adamBeta1: 0.5, adamBeta2: 0.999,
-            sgdMomentum: 0.0, trainImages: 640, scoreSamples: 200, epochScoreSamples: 100}}
+            sgdMomentum: 0.0, trainImages: 640, scoreSamples: 200, epochScoreSamples: 100,
+            budgetCounts: dSteps}}
 seeds: [0]
 families:
   hinge:

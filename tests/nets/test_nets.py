@@ -20,14 +20,14 @@ def layer_kinds(seq: nn.Sequential) -> list[str]:
 # --- structure ---------------------------------------------------------------------------
 
 def test_generator_structure():
-    G = Generator(nz=100, nLayerG=3, sizeG=400)
+    G = Generator(nz=100, nLayerG=3, sizeG=400, dim=1024)
     assert layer_kinds(G.net) == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU",
                                   "Linear", "Tanh"]  # no BN on the output layer; tanh at the end
     assert [(l.in_features, l.out_features) for l in linears(G)] == [(100, 400), (400, 400), (400, 1024)]
 
 
 def test_gan_discriminator_structure_with_dropout():
-    D = Discriminator(nLayerD=3, sizeD=128, dropout=0.5)
+    D = Discriminator(nLayerD=3, sizeD=128, dropout=0.5, dim=1024)
     # no BN on the input layer, none on the scalar output
     assert layer_kinds(D.net) == ["Linear", "ReLU", "Dropout", "Linear", "BatchNorm1d", "ReLU", "Dropout",
                                   "Linear"]
@@ -73,3 +73,11 @@ def test_layer_counts_and_init_stds(family):
     assert g_w.std().item() == pytest.approx(0.02, rel=0.01)
     assert d_w.std().item() == pytest.approx(0.002, rel=0.01)
     assert all((l.bias == 0).all() for l in linears(G) + linears(D))
+
+
+def test_began_d_is_an_auto_encoder_without_batch_norm_as_in_its_paper():
+    _, D = build_models(TrainConfig(family="began", nLayerD=4, sizeD=64))
+    assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.LayerNorm)) for m in D.modules())
+    assert layer_kinds(D.encoder) == ["Linear", "ReLU", "Linear", "ReLU", "Linear", "ReLU"]
+    _, D = build_models(TrainConfig(family="ebgan", nLayerD=4, sizeD=64))
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in D.modules()) == 2

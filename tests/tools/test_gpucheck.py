@@ -19,6 +19,7 @@ from harness.tools import correctness as gpucheck
 
 REPO = Path(__file__).resolve().parents[2]
 CPU = torch.device("cpu")
+pytestmark = pytest.mark.xdist_group("gpucheck")
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_a_graph_pack_is_also_held_against_the_eager_pack_through_its_first_repl
     def result(losses):
         return TrainResult(status="ok", Iprime=1.0, IprimePerEpoch=[], inceptionScore=1.0, fid=1.0, classHist=[],
                            IprimeSetA=1.0, IprimeSetB=1.0, lossD=0.0, lossG=0.0, wallTime=0.0, stepsPerSec=1.0,
-                           steps=len(losses), device="cpu", lossHistory=losses)
+                           steps=len(losses), gSteps=len(losses), device="cpu", lossHistory=losses)
     eager = result([(1.0, 1.0)] * 10)
     stale = result([(1.0, 1.0)] * (GraphedSteps.WARMUP + 1) + [(1.5, 1.0)] * 5)  # the first replay goes wrong
     assert gpucheck.compare(stale, eager, "graph")["status"] == "pass"   # beyond the tight window
@@ -99,7 +100,7 @@ def test_a_worker_stopped_at_its_time_limit_keeps_every_line_it_printed():
 
 @pytest.mark.slow
 def test_a_budget_rehearsal_ends_within_it_with_every_section_and_no_row_lost(tmp_path, data_dir):
-    budget = 75
+    budget = 50
     t = time.monotonic()
     out = subprocess.run([sys.executable, "-m", "harness.gpucheck", str(tmp_path), "--device", "cpu", "--quick",
                           "--budget-s", str(budget), "--data-dir", str(data_dir)], cwd=REPO, capture_output=True,
@@ -114,7 +115,8 @@ def test_a_budget_rehearsal_ends_within_it_with_every_section_and_no_row_lost(tm
     assert c["ok"] and c["variants"] == {"fp32": "pass"} and c["counts"]["fail"] == 0
     assert {"GAN", "EBGAN", "EBGAN-PT", "LSGAN", "WGAN-GP", "BEGAN"} <= {x["model"] for x in c["checks"]}
     assert any(x.get("huge_lr") and x["member_status"] == "diverged" for x in c["checks"])
-    assert max(x["max_rel_loss_diff"] for x in c["checks"]) == 0.0   # on a CPU a fp32 member is its reference run
+    passed = [x for x in c["checks"] if x["status"] == "pass"]      # the rest skipped for time, if any
+    assert passed and max(x["max_rel_loss_diff"] for x in passed) == 0.0   # on a CPU a member is its reference run
     rows = r["throughput"]["rows"]
     assert all(x["status"] in ("ok", "skipped") for x in rows), rows      # nothing failed, nothing lost
     assert {(x["variant"], x["pack"]) for x in rows if x["status"] == "ok"} >= {("reference", 1), ("fp32", 8)}

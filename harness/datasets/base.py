@@ -1,0 +1,52 @@
+"""What a dataset is to the harness: the size of a sample (G's output, D's input), its training
+stream, and its scorer, which gives every run I' and the dataset's own measures.
+
+A dataset is a `Dataset` subclass in `harness/datasets/<name>.py` ending with
+`DATASET = MyDataset()` (see harness/datasets/__init__.py for the registry). Samples live in
+[-1, 1] inside the models (G ends in tanh, Appendix C); a dataset whose data lives elsewhere
+maps it there in `training_set` and back in its scorer.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+
+class Dataset:
+    name: str = ""                     # a grid file's `dataset:` and the `dataset` column
+    title: str = ""                    # how pages name it
+    dim: int = 0                       # a sample's size: G's output, D's input
+    score_columns: tuple[str, ...] = ()  # result columns its scorer adds to every ok row
+    picture_samples: int = 64          # samples drawn (from a fixed z) for each run's picture
+    iprime: str = ""                   # the formula I' is, on this dataset, in words (for pages)
+
+    def training_set(self, data_dir: str | Path | None, n: int, device: str | torch.device) -> torch.Tensor:
+        """The first `n` training samples, [n, dim] in [-1, 1] (the same for every run)."""
+        raise NotImplementedError
+
+    def scorer(self, data_dir: str | Path | None, classifier: str | Path | None, device: str | torch.device) -> Any:
+        """What scores samples: `classify(x [N, dim]) -> (log p(y|x) [N, C], features)`,
+        `scores_from(log_p, features, fid) -> harness.metrics.Scores`, `score(x, fid)`, and
+        `weights_sha` (what scored them, for provenance)."""
+        raise NotImplementedError
+
+    def real_samples(self, n: int, seed: int, data_dir: str | Path | None = None) -> torch.Tensor:
+        """n real samples, [n, dim] in [-1, 1], as the scorer takes them: the anchor of the scales."""
+        raise NotImplementedError
+
+    def samples_from_array(self, x: np.ndarray) -> tuple[torch.Tensor, str]:
+        """A user's array of samples (`python -m harness.score`) as the scorer takes them, and how
+        its values were read; ValueError(why, fix) if it is not samples of this dataset."""
+        raise NotImplementedError
+
+    def save_picture(self, samples: torch.Tensor, path: Path) -> None:
+        """One run's picture from `picture_samples` samples [m, dim] in [-1, 1], as a PNG, atomically."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<dataset {self.name}>"

@@ -1,0 +1,74 @@
+"""A dataset is one file: a toy dataset (three Gaussians on a line, in the plane) written to a
+temporary module, registered, and run through the grid, both trainers, a pack, the sweep's rows
+and the report, as tests/families/test_plugin.py does for a family."""
+import math
+import textwrap
+
+import pandas as pd
+import pytest
+import torch
+
+from harness import datasets, report
+from harness.engine import train, train_pack
+from harness.grid import load_grid
+from harness.plan import make_packs
+from harness.results import ResultsTable
+from harness.rows import row_for
+
+LINE3 = '''
+"""Three Gaussians on a line: a toy dataset in one file."""
+import numpy as np
+
+from harness.datasets._mixture import Mixture, mixture_dataset
+
+DATASET = mixture_dataset("line3", "Three on a line", Mixture("line3", np.array([[-1.0, 0], [0, 0], [1.0, 0]]), 0.05))
+'''
+
+GRID = """name: toyline
+dataset: line3
+settings: {epochs: 1, batchSize: 64, nz: 100, dropoutRate: 0.5, adamBeta1: 0.5, adamBeta2: 0.999,
+           sgdMomentum: 0.0, trainImages: 640, scoreSamples: 500, epochScoreSamples: 100, budgetCounts: dSteps}
+seeds: [0]
+families:
+  gan: {nLayerG: [2], nLayerD: [2], sizeG: [32], sizeD: [16], dropoutD: [false, true], optimD: [adam],
+        optimG: [adam], lr: [0.001]}
+  ebgan: {nLayerG: [2], nLayerD: [2], sizeG: [32], sizeD: [16], dropoutD: [false], optimD: [adam],
+          optimG: [adam], lr: [0.001], margin: [1], wPT: [0]}
+"""
+
+
+@pytest.fixture
+def line3(tmp_path):
+    path = tmp_path / "line3_dataset.py"
+    path.write_text(textwrap.dedent(LINE3))
+    dataset = datasets.load_module(path)
+    yield dataset
+    datasets._REGISTRY.pop("line3", None)
+
+
+def test_a_dataset_in_one_file_runs_through_grid_trainers_pack_rows_and_report(line3, tmp_path):
+    assert "line3" in datasets.names() and line3.dim == 2
+    (tmp_path / "toy.yaml").write_text(GRID)
+    grid = load_grid(tmp_path / "toy.yaml")
+    assert {c.dataset for c in grid.configs} == {"line3"} and len(grid.configs) == 3
+    gans = [c for c in grid.configs if c.family == "gan"]
+    assert [len(p) for p in make_packs(grid.configs, 8)] == [2, 1]
+
+    data, scorer = line3.training_set(None, 640, "cpu"), line3.scorer(None, None, "cpu")
+    assert data.shape == (640, 2) and data.abs().max() <= 1
+    folder = tmp_path / "results" / "toyline"
+    refs = [train(c, data, scorer, folder / "samples", "cpu", record_losses=True) for c in grid.configs]
+    packed = train_pack(gans, data, scorer, None, "cpu", record_losses=True)
+    for ref, member in zip(refs, packed):                       # a pack of the new dataset, bit for bit
+        assert ref.status == "ok" and 0 <= ref.Iprime <= math.log(3) + 1e-9
+        assert torch.equal(torch.tensor(member.lossHistory), torch.tensor(ref.lossHistory))
+    rows = [row_for(cfg, grid.name, {**res.to_row(), "samplesPath": f"samples/{cfg.config_id}.png"})
+            for cfg, res in zip(grid.configs, refs)]
+    assert all({"modesCaptured", "highQualityFrac", "modeKL"} <= r.keys() and r["dataset"] == "line3" for r in rows)
+    ResultsTable(folder).add(rows)
+    assert all((folder / r["samplesPath"]).stat().st_size > 0 for r in rows)   # its picture: a scatter
+
+    written = report.write_report(folder, tmp_path / "report")
+    assert tmp_path / "report" / "index.html" in written
+    summary = pd.read_csv(tmp_path / "report" / "summary.csv")
+    assert set(summary["name"]) >= {"GAN", "EBGAN"}
