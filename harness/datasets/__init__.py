@@ -13,81 +13,26 @@ without a leading `_`, but `base`), plus the modules named in $HARNESS_DATASETS
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import os
-import pkgutil
-import re
-import sys
-from pathlib import Path
-from types import ModuleType
-
 from harness.datasets.base import Dataset
+from harness.plugins import Registry
 
-__all__ = ["Dataset", "register", "load_module", "get", "find", "names", "of", "DEFAULT"]
+__all__ = ["Dataset", "register", "unregister", "load_module", "get", "find", "names", "of", "DEFAULT"]
 ENV = "HARNESS_DATASETS"
 DEFAULT = "mnist"
-_REGISTRY: dict[str, Dataset] = {}
-_discovered = False
-_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def register(dataset: Dataset) -> Dataset:
-    """Add a dataset (replacing one of the same name)."""
-    if not _NAME.fullmatch(dataset.name or ""):
-        raise ValueError(f"dataset name {dataset.name!r}: use lower-case letters, digits and '_'")
+def _check(dataset: Dataset, others: list[Dataset]) -> None:
     if not dataset.dim > 0:
         raise ValueError(f"dataset {dataset.name}: give dim, a sample's size")
-    _REGISTRY[dataset.name] = dataset
-    return dataset
 
 
-def load_module(name_or_path: str | Path) -> Dataset:
-    """Import a dataset module (a module name, or a .py file) and register its DATASET."""
-    text = str(name_or_path)
-    if text.endswith(".py"):
-        path = Path(text)
-        spec = importlib.util.spec_from_file_location(f"harness_dataset_{path.stem}", path)
-        if spec is None or spec.loader is None:
-            raise ValueError(f"{path}: cannot be imported")
-        module: ModuleType = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(text)
-    dataset = getattr(module, "DATASET", None)
-    if not isinstance(dataset, Dataset):
-        raise ValueError(f"{text}: has no DATASET = <a harness.datasets.Dataset>")
-    return register(dataset)
-
-
-def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_") and info.name != "base":
-            load_module(f"{__name__}.{info.name}")
-    for extra in filter(None, (x.strip() for x in os.environ.get(ENV, "").split(","))):
-        load_module(extra)
+_REGISTRY = Registry("dataset", __name__, "DATASET", Dataset, ENV, _check)
+register, unregister, load_module, find, get = (_REGISTRY.register, _REGISTRY.unregister, _REGISTRY.load_module,
+                                                _REGISTRY.find, _REGISTRY.get)
 
 
 def names() -> list[str]:
-    _discover()
-    return sorted(_REGISTRY)
-
-
-def find(name: str) -> Dataset | None:
-    _discover()
-    return _REGISTRY.get(name)
-
-
-def get(name: str) -> Dataset:
-    dataset = find(name)
-    if dataset is None:
-        raise KeyError(f"dataset {name!r} is not one of {', '.join(names())}")
-    return dataset
+    return sorted(d.name for d in _REGISTRY.all())
 
 
 def of(cfg) -> Dataset:

@@ -22,6 +22,7 @@ class Dataset:
     title: str = ""                    # how pages name it
     dim: int = 0                       # a sample's size: G's output, D's input
     score_columns: tuple[str, ...] = ()  # result columns its scorer adds to every ok row
+    report_metrics: tuple[str, ...] = ()  # those the report draws beside I' (higher is better)
     picture_samples: int = 64          # samples drawn (from a fixed z) for each run's picture
     iprime: str = ""                   # the formula I' is, on this dataset, in words (for pages)
 

@@ -25,16 +25,8 @@ random stream (`draw.rand(B, 1)`: per member, drawn as the reference run draws i
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import os
-import pkgutil
-import re
-import sys
-from pathlib import Path
-from types import ModuleType
-
 from harness.families.base import HEADS, NORMS, Family, Settings, fp32
+from harness.plugins import Registry
 from harness.settings import COMMON_SETTINGS
 
 __all__ = ["Family", "Settings", "fp32", "register", "unregister", "load_module", "all", "names", "find", "get",
@@ -44,20 +36,12 @@ ENV = "HARNESS_FAMILIES"
 
 # --- the registry --------------------------------------------------------------------------------
 
-_REGISTRY: dict[str, Family] = {}
-_discovered = False
-_NAME = re.compile(r"[a-z][a-z0-9_]*")
-
-
-def register(family: Family) -> Family:
-    """Add a family (replacing one of the same name); checks that its names collide with nothing."""
-    if not _NAME.fullmatch(family.name or ""):
-        raise ValueError(f"family name {family.name!r}: use lower-case letters, digits and '_'")
+def _check(family: Family, others: list[Family]) -> None:
+    """A family's names must collide with nothing: one column, one meaning; one label, one family."""
     if family.d_head not in HEADS or family.d_norm not in NORMS:
         raise ValueError(f"family {family.name}: d_head must be one of {HEADS}, d_norm one of {NORMS}")
     if not family.colors:
         raise ValueError(f"family {family.name}: give colors = {{'LABEL': '#rrggbb'}}")
-    others = [f for f in _REGISTRY.values() if f.name != family.name]
     for s in family.settings:
         owner = next((f.name for f in others if s in f.settings), None)
         if s in COMMON_SETTINGS or owner:
@@ -71,57 +55,19 @@ def register(family: Family) -> Family:
     for s in family.shape_settings:
         if s not in family.settings:
             raise ValueError(f"family {family.name}: shape setting {s!r} is not one of its settings")
-    _REGISTRY[family.name] = family
-    return family
 
 
-def unregister(name: str) -> None:
-    _REGISTRY.pop(name, None)
-
-
-def load_module(name_or_path: str | Path) -> Family:
-    """Import a family module (a module name, or a .py file) and register its FAMILY."""
-    text = str(name_or_path)
-    if text.endswith(".py"):
-        path = Path(text)
-        spec = importlib.util.spec_from_file_location(f"harness_family_{path.stem}", path)
-        if spec is None or spec.loader is None:
-            raise ValueError(f"{path}: cannot be imported")
-        module: ModuleType = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(text)
-    family = getattr(module, "FAMILY", None)
-    if not isinstance(family, Family):
-        raise ValueError(f"{text}: has no FAMILY = <a harness.families.Family>")
-    return register(family)
-
-
-def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_") and info.name != "base":
-            load_module(f"{__name__}.{info.name}")
-    for extra in filter(None, (x.strip() for x in os.environ.get(ENV, "").split(","))):
-        load_module(extra)
+_REGISTRY = Registry("family", __name__, "FAMILY", Family, ENV, _check)
+register, unregister = _REGISTRY.register, _REGISTRY.unregister
+load_module, find = _REGISTRY.load_module, _REGISTRY.find
 
 
 def all() -> list[Family]:  # noqa: A001 - families.all() reads well
-    _discover()
-    return sorted(_REGISTRY.values(), key=lambda f: (f.rank, f.name))
+    return sorted(_REGISTRY.all(), key=lambda f: (f.rank, f.name))
 
 
 def names() -> list[str]:
     return [f.name for f in all()]
-
-
-def find(name: str) -> Family | None:
-    _discover()
-    return _REGISTRY.get(name)
 
 
 def get(name: str) -> Family:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from harness import datasets
 from harness.config import setting_names
 
 # A diverged config has no samples to score; where a number is needed it scores the bottom of
@@ -79,6 +80,14 @@ def ordered_subgrids(rows: pd.DataFrame) -> list[str]:
 
 
 # --- per-config scores -----------------------------------------------------------------------
+
+def report_metrics(runs: pd.DataFrame) -> list[str]:
+    """The runs' dataset's own measures the report draws beside I' (harness.datasets: e.g. a
+    mixture's modesCaptured), those present in the table; none for MNIST."""
+    name = runs["dataset"].dropna() if "dataset" in runs else pd.Series(dtype=object)
+    dataset = datasets.find(name.iloc[0]) if len(name) else None
+    return [m for m in (dataset.report_metrics if dataset else ()) if m in runs]
+
 
 def outcome_values(rows: pd.DataFrame, metric: str = "Iprime") -> np.ndarray:
     """A group's configs on a "higher is better" scale for threshold counts: ok configs their
@@ -228,10 +237,11 @@ def budget_ns(N: int, points: int = 24) -> np.ndarray:
 
 def budget_values(rows: pd.DataFrame, metric: str, worst_fid: float) -> np.ndarray:
     """A group's configs on a "higher is better" scale for the expected best: I' with diverged
-    configs at DIVERGED_IPRIME, or -FID with diverged configs at -worst_fid (the worst finite
-    FID of the grid); errors dropped."""
+    configs at DIVERGED_IPRIME, -FID with diverged configs at -worst_fid (the worst finite FID of
+    the grid), or a dataset's own measure (modes captured, ...) with diverged configs at 0 (no
+    samples: no mode, no quality); errors dropped."""
     v = outcome_values(rows, metric)
-    floor = DIVERGED_IPRIME if metric == "Iprime" else -worst_fid
+    floor = -worst_fid if metric == "fid" else DIVERGED_IPRIME if metric == "Iprime" else 0.0
     return np.where(np.isneginf(v), floor, v)
 
 

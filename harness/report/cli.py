@@ -18,11 +18,11 @@ import argparse
 from pathlib import Path
 
 from harness.errors import report
+from harness.report.anchor import check_anchor_options
 from harness.report.page import write_report
 from harness.report.tables import (
     SEED_AGGS,
     ReportError,
-    check_anchor_options,
     find_grid_folders,
 )
 

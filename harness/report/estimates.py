@@ -244,11 +244,13 @@ def budget_curve(values: np.ndarray, ns: np.ndarray | None = None,
                          "ciHigh": interval["ciHigh"].to_numpy()})[cols]
 
 
-def budget_table(configs: pd.DataFrame, known: Iterable[str] = (), **kw) -> pd.DataFrame:
+def budget_table(configs: pd.DataFrame, known: Iterable[str] = (), metrics: Iterable[str] = ("Iprime", "fid"),
+                 **kw) -> pd.DataFrame:
     """budget.csv: per family and subgrid (analysis.groups) and metric, the budget curve.
 
-    Columns: family, subgrid, metric (Iprime | fid), configs (N drawn from), n, expected, lo,
-    hi, ciLow, ciHigh; FID on its own scale (lower is better: the expected LOWEST FID).
+    Columns: family, subgrid, metric (Iprime | fid | a dataset's own measure), configs (N drawn
+    from), n, expected, lo, hi, ciLow, ciHigh; FID on its own scale (lower is better: the
+    expected LOWEST FID).
     """
     fid = (pd.to_numeric(configs["fid"], errors="coerce").astype(float) if "fid" in configs
            else pd.Series(np.nan, index=configs.index))
@@ -256,7 +258,7 @@ def budget_table(configs: pd.DataFrame, known: Iterable[str] = (), **kw) -> pd.D
     worst = float(finite_fid.max()) if len(finite_fid) else math.nan
     parts = []
     for g in analysis.groups(configs, known):
-        for metric in ("Iprime", "fid"):
+        for metric in metrics:
             if metric == "fid" and not np.isfinite(worst):
                 continue
             values = analysis.budget_values(g["rows"], metric, worst)

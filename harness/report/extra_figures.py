@@ -36,23 +36,28 @@ def _layout(configs: pd.DataFrame) -> tuple[list[dict], dict[str, list[dict]]]:
     return families, subs
 
 
-def draw_robustness(configs: pd.DataFrame, anchor: float | None, title: str) -> Figure:
-    """Fraction of configs with I' >= x (top) and FID <= x (bottom): families, then subgrids."""
+def draw_robustness(configs: pd.DataFrame, anchor: float | None, title: str, metric_shown: str = "Iprime"
+                    ) -> Figure:
+    """Fraction of configs with I' >= x (top) and FID <= x (bottom): families, then subgrids.
+    metric_shown: another higher-is-better column (a dataset's own measure) in I''s place,
+    alone (no FID row)."""
     families, subs = _layout(configs)
     colors = style.colors([g["model"] for g in families])
     cols = 1 + len(subs)
-    fig = style.new_figure((6 * cols + 2.5 * len(subs), 9))
+    rows = ("Iprime", "fid") if metric_shown == "Iprime" else (metric_shown,)
+    fig = style.new_figure((6 * cols + 2.5 * len(subs), 4.5 * len(rows)))
     with sns.axes_style("whitegrid"):
-        axes = fig.subplots(2, cols, squeeze=False)
-    ok_ip = ok_values(configs)
+        axes = fig.subplots(len(rows), cols, squeeze=False)
+    ok_ip = ok_values(configs, metric_shown)
     top = max([*ok_ip, 1e-9]) * 1.04  # the data's range: the anchor never stretches it
-    xs = {"Iprime": np.linspace(0, top, 500)}
+    xs = {metric_shown: np.linspace(0, top, 500)}
     fid = pd.to_numeric(configs.get("fid"), errors="coerce") if "fid" in configs else None
-    if fid is not None and np.isfinite(fid).any():
+    if "fid" in rows and fid is not None and np.isfinite(fid).any():
         f = fid[np.isfinite(fid)]
         xs["fid"] = np.geomspace(max(f.min(), 1e-3) * 0.9, f.max() * 1.1, 500)
     panels = [("families", families)] + [(f"{m} subgrids", g) for m, g in subs.items()]
-    for r, metric in enumerate(("Iprime", "fid")):
+    label = "I'" if metric_shown == "Iprime" else metric_shown
+    for r, metric in enumerate(rows):
         for c, (name, gs) in enumerate(panels):
             ax = axes[r, c]
             if metric not in xs:
@@ -70,29 +75,32 @@ def draw_robustness(configs: pd.DataFrame, anchor: float | None, title: str) -> 
                 color, ls = (colors[g["model"]], "-") if not c else styles[g["label"]]
                 ax.plot(x, analysis.passing_fraction(v, sign * x), color=color, ls=ls,
                         lw=2 if not c else 1.3, label=_group_label(g, v))
-            if metric == "Iprime":
+            if metric != "fid":
                 ax.set_xlim(x[0], x[-1])
-                style.anchor_line(ax, anchor, at=0.85)  # curves fall to the right: its top is free
-                ax.set_xlabel("x (I')")
-                ax.set_ylabel("fraction of configs with I' ≥ x")
+                if metric == "Iprime":
+                    style.anchor_line(ax, anchor, at=0.85)  # curves fall to the right: its top is free
+                ax.set_xlabel(f"x ({label})")
+                ax.set_ylabel(f"fraction of configs with {label} ≥ x")
             else:
                 ax.set_xscale("log")
                 ax.set_xlabel("x (FID, log scale)")
                 ax.set_ylabel("fraction of configs with FID ≤ x")
             ax.set_ylim(-0.02, 1.02)
-            ax.set_title(f"{name}: {'I' + chr(39) if metric == 'Iprime' else 'FID'}")
-            if metric == "Iprime":  # one legend per column: the FID panel below has the same lines
+            ax.set_title(f"{name}: {label if metric != 'fid' else 'FID'}")
+            if metric != "fid":  # one legend per column: the FID panel below has the same lines
                 ax.legend(fontsize="x-small", **({"loc": "lower left"} if not c else
                                                  {"loc": "upper left", "bbox_to_anchor": (1.01, 1)}))
     style.suptitle(fig, f"Robustness: how much of each grid trains well (diverged: below every x) — {title}")
     return fig
 
 
-def draw_ecdf(configs: pd.DataFrame, anchor: float | None, title: str) -> Figure:
-    """ECDFs of I' of every family (thick) and subgrid (thin) on one axis; diverged at the left."""
+def draw_ecdf(configs: pd.DataFrame, anchor: float | None, title: str, metric: str = "Iprime") -> Figure:
+    """ECDFs of I' (or another higher-is-better column) of every family (thick) and subgrid (thin)
+    on one axis; diverged at the left."""
     families, subs = _layout(configs)
     colors = style.colors([g["model"] for g in families])
-    ok_ip = ok_values(configs)
+    label = "I'" if metric == "Iprime" else metric
+    ok_ip = ok_values(configs, metric)
     lo, hi = (0.0, max([*ok_ip, 1e-9]))  # the data's range: the anchor never stretches it
     span = hi - lo
     slot = lo - 0.08 * span
@@ -102,7 +110,7 @@ def draw_ecdf(configs: pd.DataFrame, anchor: float | None, title: str) -> Figure
     sub_groups = [g for gs in subs.values() for g in gs]
     styles = style.subgrid_styles([g["label"] for g in sub_groups])
     for g in families + sub_groups:
-        v = analysis.outcome_values(g["rows"], "Iprime")
+        v = analysis.outcome_values(g["rows"], metric)
         if not v.size:
             continue
         color, ls = (colors[g["model"]], "-") if g["subgrid"] == "all" else styles[g["label"]]
@@ -112,11 +120,12 @@ def draw_ecdf(configs: pd.DataFrame, anchor: float | None, title: str) -> Figure
     ticks = [t for t in MaxNLocator(6).tick_values(lo, hi) if lo <= t <= hi]
     ax.set_xticks([slot, *ticks], ["diverged", *(f"{t:g}" for t in ticks)])
     ax.set_xlim(slot - 0.04 * span, hi + 0.02 * span)
-    style.anchor_line(ax, anchor, at=0.12)  # curves rise to the right: its bottom is free
-    ax.set_xlabel("I' (final)")
-    ax.set_ylabel("fraction of configs with I' ≤ x")
+    if metric == "Iprime":
+        style.anchor_line(ax, anchor, at=0.12)  # curves rise to the right: its bottom is free
+    ax.set_xlabel(f"{label} (final)")
+    ax.set_ylabel(f"fraction of configs with {label} ≤ x")
     ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
-    style.suptitle(fig, f"ECDF of I' per family and subgrid — {title}")
+    style.suptitle(fig, f"ECDF of {label} per family and subgrid — {title}")
     return fig
 
 
@@ -187,7 +196,7 @@ def draw_budget(budget: pd.DataFrame, configs: pd.DataFrame, anchor: float | Non
         return None
     families, subs = _layout(configs)
     colors = style.colors([g["model"] for g in families])
-    metrics = [m for m in ("Iprime", "fid") if (budget["metric"] == m).any()]
+    metrics = list(dict.fromkeys(budget["metric"]))     # I', FID, then a dataset's own measures
     cols = 1 + len(subs)
     fig = style.new_figure((6 * cols + 2.5 * len(subs), 4.5 * len(metrics) + 0.8))
     with sns.axes_style("whitegrid"):
@@ -211,14 +220,16 @@ def draw_budget(budget: pd.DataFrame, configs: pd.DataFrame, anchor: float | Non
                     ax.fill_between(d["n"], d["lo"], d["hi"], color=color, alpha=0.1, lw=0)
             ax.set_xscale("log")
             ax.set_xlabel("budget n (configs drawn at random from the grid)")
-            if metric == "Iprime":
-                style.anchor_line(ax, anchor, vertical=False, at=0.03)  # lines rise to the right
-                ax.set_ylabel("expected best I'")
-            else:
+            label = {"Iprime": "I'", "fid": "FID"}.get(metric, metric)
+            if metric == "fid":
                 if (b["lo"] > 0).all():
                     ax.set_yscale("log")
                 ax.set_ylabel("expected best (lowest) FID")
-            ax.set_title(f"{name}: {'I' + chr(39) if metric == 'Iprime' else 'FID'}")
+            else:
+                if metric == "Iprime":
+                    style.anchor_line(ax, anchor, vertical=False, at=0.03)  # lines rise to the right
+                ax.set_ylabel(f"expected best {label}")
+            ax.set_title(f"{name}: {label}")
             ax.legend(fontsize="x-small", **({} if not c else
                                              {"loc": "upper left", "bbox_to_anchor": (1.01, 1)}))
     band = round(100 * (estimates.BUDGET_BAND[1] - estimates.BUDGET_BAND[0]))

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from harness.atomic import write_atomic
 from harness.config import TABLE1_SETTINGS
 from harness.report import analysis, estimates, style
+from harness.report.anchor import real_anchor
 from harness.report.budget import BUDGET_INTERVAL, BUDGET_MAX_FRACTION
 from harness.report.extra_figures import (
     draw_budget,
@@ -44,7 +45,6 @@ from harness.report.tables import (
     progress_table,
     progress_text,
     provenance_table,
-    real_anchor,
     registered_models,
     run_scores,
     summary_table,
@@ -96,7 +96,8 @@ def _section(key: str, caption: str, progress: str, png: bytes | None, extra: st
     missing) and `extra` (its tables), folded."""
     esc = html.escape
     body = _img(png, caption) if png is not None else f"<p><i>{esc(missing)}</i></p>"
-    return folded(caption, f"<p class='guide'><b>How to read it:</b> {esc(GUIDES[key])}</p>"
+    guide = GUIDES[key.split("_", 1)[0] if key not in GUIDES else key]   # robustness_<metric>: robustness's
+    return folded(caption, f"<p class='guide'><b>How to read it:</b> {esc(guide)}</p>"
                            f"<p>{esc(progress)}</p>{body}{extra}")
 
 
@@ -131,7 +132,11 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
                              png(draw_importance(imp, fits, title), "importance"), importance_html(imp, fits),
                              "not drawn: no family has enough configs with varying settings"))
 
-    budget = estimates.budget_table(configs, registered_models())
+    own = analysis.report_metrics(runs)          # a dataset's own measures (a mixture's modesCaptured)
+    for metric in own:
+        sections += own_metric_sections(configs, metric, title, progress, png, csv)
+
+    budget = estimates.budget_table(configs, registered_models(), metrics=("Iprime", "fid", *own))
     csv(budget, "budget.csv")
     note = (f"<p>The interval of the expectation (ciLow, ciHigh in budget.csv; the dark band): "
             f"{esc(BUDGET_INTERVAL.replace('BUDGET_MAX_FRACTION', f'{BUDGET_MAX_FRACTION:g}'))}. "
@@ -172,6 +177,22 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
                              missing="not drawn: no family varies margin in this grid "
                                      "(see grids/margin_sweep.yaml)"))
     return sections, written
+
+
+def own_metric_sections(configs: pd.DataFrame, metric: str, title: str, progress: str, png, csv) -> list[str]:
+    """A dataset's own measure (higher is better) drawn as I' is: robustness, ECDF, importance
+    (robustness_<metric>.png, ecdf_<metric>.png, importance_<metric>.csv/.png)."""
+    esc = html.escape
+    imp, fits = estimates.importance(configs.assign(Iprime=configs[metric]), registered_models())
+    csv(imp, f"importance_{metric}.csv")
+    return [_section(f"robustness_{metric}", f"Robustness: {metric}", progress,
+                     png(draw_robustness(configs, None, title, metric), f"robustness_{metric}"),
+                     f"<p>{esc(metric)}, the dataset's own measure, drawn as I' is above.</p>"),
+            _section(f"ecdf_{metric}", f"ECDF of {metric} per family and subgrid", progress,
+                     png(draw_ecdf(configs, None, title, metric), f"ecdf_{metric}")),
+            _section(f"importance_{metric}", f"Hyperparameter importance for {metric}", progress,
+                     png(draw_importance(imp, fits, f"{metric} — {title}"), f"importance_{metric}"),
+                     importance_html(imp, fits), "not drawn: too few configs")]
 
 
 # --- the page ------------------------------------------------------------------------------

@@ -148,6 +148,7 @@ def load_results(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         # camelCase like the result columns; snake_case in grid.json files written before
         "by_family": gj.get("byFamily", gj.get("by_family")),
         "gan_subgrids": gj.get("ganSubgrids", gj.get("gan_subgrids")),
+        "sample": gj.get("sample"),                    # --sample N: {configs, runs, seed, of}
         "grid_yaml": yaml_path.read_text() if yaml_path.exists() else None,
     }
     return runs, meta
@@ -162,6 +163,10 @@ def progress_text(runs: pd.DataFrame, meta: dict[str, Any]) -> str:
     if configs is None:
         text = f"{len(runs)} of {total} runs done"
         return text + (" (partial results)" if len(runs) < total else "")
+    sample = meta.get("sample")
+    if sample:   # --sample N: the sample is what was asked for; the grid is what it estimates
+        text = f"{done} of {configs} configs, sampled at random (seed {sample['seed']})"
+        return text + (f" (partial results: {sample['configs']} drawn)" if done < sample["configs"] else "")
     text = f"{done} of {configs} configs done"
     if total is not None and total != configs:
         text += f" ({len(runs)} of {total} runs)"
@@ -225,6 +230,9 @@ def aggregate_seeds(runs: pd.DataFrame, how: str = "mean") -> pd.DataFrame:
         var = analysis.sampling_variance(runs["IprimeSetA"], runs["IprimeSetB"])
         out["samplingVar"] = pd.Series(np.where(np.isfinite(score), var, np.nan),
                                        index=runs.index).groupby(runs["settingsId"], sort=False).mean()
+    for metric in analysis.report_metrics(runs):  # the dataset's own measures: mean over ok seeds
+        value = pd.to_numeric(runs[metric], errors="coerce").where(np.isfinite(score))
+        out[metric] = value.groupby(runs["settingsId"], sort=False).mean()
     if "gSteps" in runs.columns:  # G updates a finished run made (tables from before: none)
         steps = pd.to_numeric(runs["gSteps"], errors="coerce").where(np.isfinite(score))
         out["gSteps"] = steps.groupby(runs["settingsId"], sort=False).median()
@@ -272,9 +280,9 @@ def common_bins(values: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
     return np.linspace(lo, hi, n_bins + 1)
 
 
-def ok_values(configs: pd.DataFrame) -> np.ndarray:
-    """The I' of the ok rows (diverged and error rows have none)."""
-    return configs.loc[configs["status"] == "ok", "Iprime"].to_numpy(dtype=float)
+def ok_values(configs: pd.DataFrame, metric: str = "Iprime") -> np.ndarray:
+    """The I' (or another score column) of the ok rows (diverged and error rows have none)."""
+    return pd.to_numeric(configs.loc[configs["status"] == "ok", metric], errors="coerce").to_numpy(dtype=float)
 
 
 def best_runs(runs: pd.DataFrame) -> dict[str, pd.Series]:
@@ -437,50 +445,3 @@ def provenance_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 # --- the real-data anchor of the I' scale ----------------------------------------------------
 
-def real_anchor(runs: pd.DataFrame, data_dir: str | Path | None = None,
-                classifier: str | Path | None = None) -> tuple[float | None, str]:
-    """The real MNIST test set's I' with the classifier and the runs' sample count (the scale's
-    anchor), and a sentence saying what it is or why it is missing. Never raises: without
-    MNIST (--data-dir, HARNESS_DATA_DIR, else the harness's cache; nothing is downloaded) or
-    without a readable classifier, it returns None and the reason."""
-    counts = (pd.to_numeric(runs["scoreSamples"], errors="coerce").dropna().astype(int)
-              .value_counts() if "scoreSamples" in runs else pd.Series(dtype=int))
-    if counts.empty:
-        return None, "real-data line not drawn: the table has no scoreSamples column"
-    n = int(counts.index[0])
-    from classifiers.convnet import ClassifierError
-    from harness.data import DataError, resolve_data_dir
-    try:
-        from harness.metrics import REAL_DRAWS, Scorer
-        scorer = Scorer(classifier, None)
-        if not scorer.real_iprime_cache(min(n, 10000)).exists():
-            scorer.data_dir = resolve_data_dir(data_dir, download=False)
-        value = scorer.real_iprime(n)
-    except (DataError, ClassifierError, OSError, ValueError, RuntimeError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        return None, f"real-data line not drawn: {reason}"
-    mixed = f" (the most common of {len(counts)} sample counts in the table)" if len(counts) > 1 else ""
-    what = ("all 10000 images" if n >= 10000 else
-            f"mean over {REAL_DRAWS} random draws of {n} images")
-    return value, (f"real MNIST test set, {what}{mixed}, classifier {scorer.weights_sha[:12]}: "
-                   f"I' = {value:.3f}")
-
-
-def check_anchor_options(data_dir: str | Path | None, classifier: str | Path | None) -> None:
-    """--data-dir and --classifier, when given, must be usable: a typo is an error, not a
-    silently missing line (without them the anchor is optional, see real_anchor)."""
-    if data_dir is not None:
-        from harness.data import DataError, resolve_data_dir
-        try:
-            resolve_data_dir(data_dir, download=False)
-        except DataError as e:
-            raise ReportError("--data-dir", f"{e.what} {e.why}", "pass the folder with "
-                              "MNIST's four IDX files, or leave --data-dir out") from e
-    if classifier is not None:
-        from classifiers.convnet import ClassifierError, load_classifier
-        try:
-            load_classifier(classifier)
-        except (ClassifierError, OSError) as e:
-            why = f"{e.what} {e.why}" if isinstance(e, ClassifierError) else str(e).splitlines()[0]
-            raise ReportError("--classifier", why, "pass the weights the runs were scored with, "
-                              "or leave --classifier out") from e

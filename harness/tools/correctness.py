@@ -53,13 +53,13 @@ CHECK_GRID = REPO / "grids" / "gpucheck.yaml"
 HUGE_LR = 1e5   # a member of grids/gpucheck.yaml with a learning rate above this must diverge
 
 
-def correctness_packs(device: torch.device, quick: bool) -> list[list[TrainConfig]]:
+def correctness_packs(device: torch.device, quick: bool, full: bool = False) -> list[list[TrainConfig]]:
     """grids/gpucheck.yaml's configs, one pack per shape (per family). On a CPU the widths and
-    runs shrink (32/16 units, 30 steps); --quick keeps one seed."""
+    runs shrink (32/16 units, 30 steps) unless `full`; --quick keeps one seed."""
     from harness.grid import load_grid
     from harness.plan import make_packs
     configs = load_grid(CHECK_GRID).configs
-    if device.type == "cpu":
+    if device.type == "cpu" and not full:
         configs = [replace(c, sizeG=32, sizeD=16, trainImages=640, scoreSamples=500, epochScoreSamples=200)
                    for c in configs]
     if quick:
@@ -201,13 +201,14 @@ def nudged_run(cfg: TrainConfig, data: torch.Tensor, scorer, device: torch.devic
 
 
 def drift_table(device: torch.device, data_dir: str | None, quick: bool) -> list[dict]:
-    """For every config of the correctness packs (seed 0): its reference run against two runs
-    nudged by one ulp, up and down: the largest relative loss difference at each of the first 6
-    steps, and the final I' of each. What TIGHT_STEPS and IPRIME_TOL are set from."""
+    """For every config of the correctness packs (seed 0), at the GPU check's full size also on a
+    CPU (--quick: the CPU's small one): its reference run against two runs nudged by one ulp, up
+    and down: the largest relative loss difference at each of the first 6 steps, and the final
+    I' of each. What FIRST_RTOL, LOSS_RTOL, TIGHT_STEPS and IPRIME_TOL are set from."""
     from harness.data import gan_training_set
     from harness.engine import train
     from harness.metrics import Scorer
-    configs = [c for p in correctness_packs(device, quick) for c in p if c.seed == 0]
+    configs = [c for p in correctness_packs(device, quick, full=not quick) for c in p if c.seed == 0]
     data = gan_training_set(data_dir, configs[0].trainImages, device)
     scorer = Scorer(None, data_dir, device)
     rows = []

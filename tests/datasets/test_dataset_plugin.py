@@ -43,7 +43,7 @@ def line3(tmp_path):
     path.write_text(textwrap.dedent(LINE3))
     dataset = datasets.load_module(path)
     yield dataset
-    datasets._REGISTRY.pop("line3", None)
+    datasets.unregister("line3")
 
 
 def test_a_dataset_in_one_file_runs_through_grid_trainers_pack_rows_and_report(line3, tmp_path):
@@ -72,3 +72,8 @@ def test_a_dataset_in_one_file_runs_through_grid_trainers_pack_rows_and_report(l
     assert tmp_path / "report" / "index.html" in written
     summary = pd.read_csv(tmp_path / "report" / "summary.csv")
     assert set(summary["name"]) >= {"GAN", "EBGAN"}
+    # the dataset's own measures drawn as I' is, and its own real samples as the anchor
+    assert {tmp_path / "report" / f for f in ("robustness_modesCaptured.png", "ecdf_modesCaptured.png",
+                                              "importance_modesCaptured.csv")} <= set(written)
+    assert "modesCaptured" in set(pd.read_csv(tmp_path / "report" / "budget.csv")["metric"])
+    assert "Three on a line, 500 real samples" in (tmp_path / "report" / "index.html").read_text()

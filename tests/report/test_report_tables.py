@@ -210,3 +210,13 @@ def test_summary_rows_per_family_compared_with_ebgan(family_runs):
     assert [s for s in subgrids if s.startswith("BEGAN ")] == ["BEGAN adam/adam/lr=0.001/gamma=0.3",
                                                               "BEGAN adam/adam/lr=0.001/gamma=0.7"]
     assert not [s for s in subgrids if s.startswith("WGAN-GP ")]                 # one subgrid: no rows
+
+
+def test_a_sampled_grid_says_n_of_m_configs_sampled_at_random():
+    import pandas as pd
+
+    from harness.report.tables import progress_text
+    runs = pd.DataFrame({"settingsId": ["a", "b", "c"]})
+    meta = {"configs": 6656, "total": 6656, "sample": {"configs": 3, "runs": 3, "seed": 7, "of": 6656}}
+    assert progress_text(runs, meta) == "3 of 6656 configs, sampled at random (seed 7)"
+    assert "partial results: 4 drawn" in progress_text(runs, {**meta, "sample": {**meta["sample"], "configs": 4}})
