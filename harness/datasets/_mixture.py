@@ -330,6 +330,7 @@ def mixture_dataset(name: str, title: str, mixture: Mixture):
         dim = 2
         score_columns = ("modesCaptured", "highQualityFrac", "modeKL")
         report_metrics = ("modesCaptured", "highQualityFrac")
+        report_targets = {"modesCaptured": float(mixture.n_modes)}  # every mode captured
         picture_samples = PICTURE_SAMPLES
         iprime = ("E_x KL(p(y|x) || p(y)) with the exact posterior p(mode | x): the mutual information "
                   f"between a sample and its mode, 0 .. ln {mixture.n_modes}")

@@ -23,6 +23,9 @@ class Dataset:
     dim: int = 0                       # a sample's size: G's output, D's input
     score_columns: tuple[str, ...] = ()  # result columns its scorer adds to every ok row
     report_metrics: tuple[str, ...] = ()  # those the report draws beside I' (higher is better)
+    # A measure's value at which a run counts as trained (real data reach it), e.g. a mixture's
+    # modesCaptured = its number of modes: the report gives each family's share of configs there.
+    report_targets: dict[str, float] = {}
     picture_samples: int = 64          # samples drawn (from a fixed z) for each run's picture
     iprime: str = ""                   # the formula I' is, on this dataset, in words (for pages)
 

@@ -81,12 +81,23 @@ def ordered_subgrids(rows: pd.DataFrame) -> list[str]:
 
 # --- per-config scores -----------------------------------------------------------------------
 
+def _dataset(runs: pd.DataFrame):
+    name = runs["dataset"].dropna() if "dataset" in runs else pd.Series(dtype=object)
+    return datasets.find(name.iloc[0]) if len(name) else None
+
+
 def report_metrics(runs: pd.DataFrame) -> list[str]:
     """The runs' dataset's own measures the report draws beside I' (harness.datasets: e.g. a
     mixture's modesCaptured), those present in the table; none for MNIST."""
-    name = runs["dataset"].dropna() if "dataset" in runs else pd.Series(dtype=object)
-    dataset = datasets.find(name.iloc[0]) if len(name) else None
+    dataset = _dataset(runs)
     return [m for m in (dataset.report_metrics if dataset else ()) if m in runs]
+
+
+def report_targets(runs: pd.DataFrame) -> dict[str, float]:
+    """The value of each of those measures at which a run counts as trained (Dataset.report_targets)."""
+    dataset = _dataset(runs)
+    own = report_metrics(runs)
+    return {m: float(v) for m, v in (dataset.report_targets if dataset else {}).items() if m in own}
 
 
 def outcome_values(rows: pd.DataFrame, metric: str = "Iprime") -> np.ndarray:

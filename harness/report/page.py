@@ -1,5 +1,7 @@
 """A grid's report as files: every figure as PNG (the paper's also as PDF), importance.csv,
-budget.csv, summary.csv, summary.md, and index.html, the one page that shows them all: each
+budget.csv, measures.csv and summary_<measure>.csv (a dataset's own measures and the verdict on
+each, when it has any), summary.csv, summary.md,
+and index.html, the one page that shows them all: each
 figure with a guide to reading it, the summary table with its notes, the most common errors,
 provenance, and the grid's progress against grid.json. `write_report` writes them all."""
 from __future__ import annotations
@@ -41,6 +43,7 @@ from harness.report.tables import (
     check_classifiers,
     common_bins,
     load_results,
+    measures_table,
     other_families,
     progress_table,
     progress_text,
@@ -49,7 +52,7 @@ from harness.report.tables import (
     run_scores,
     summary_table,
 )
-from harness.report.verdict import notes, summary_markdown, verdict_html
+from harness.report.verdict import measures_html, notes, summary_markdown, verdict_html
 
 # "How to read it", above each figure beyond the paper's.
 
@@ -238,8 +241,9 @@ STYLE = ("<style>body{font-family:sans-serif;max-width:1400px;margin:auto}"
 
 def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: pd.DataFrame,
                figures: dict[str, bytes], seed_agg: str, sections: list[str] = (),
-               provenance: str = "") -> str:
-    """index.html: the verdict first (verdict.verdict_html), then, folded, the figures, the
+               provenance: str = "", lead: str = "") -> str:
+    """index.html: the verdict first (verdict.verdict_html) and `lead` (the dataset's own
+    measures), then, folded, the figures, the
     analysis `sections`, the summary with its notes, the most common errors, `provenance`, and
     the grid's progress against grid.json with grid.yaml."""
     esc = html.escape
@@ -247,7 +251,7 @@ def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: p
     head = f"<!doctype html><html><head><meta charset='utf-8'><title>{name}</title>{STYLE}</head><body>"
     status = (f"<p class='status'><b>{esc(progress)}</b>. "
               f"Runs by status: {esc(runs['status'].value_counts().to_dict().__str__())}.</p>")
-    parts = [head, f"<h1>EBGAN grid study: {name}</h1>", status, verdict_html(table)]
+    parts = [head, f"<h1>EBGAN grid study: {name}</h1>", status, verdict_html(table), lead]
     for caption, png in figures.items():
         parts.append(folded(caption, f"<p>{esc(progress)}</p>{_img(png, caption)}"))
     parts.extend(sections)
@@ -305,8 +309,18 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str 
     sections, extra = write_analysis(runs, configs, table, Path(folder), out, title, progress,
                                      data_dir, classifier)
     written += extra
+    own = analysis.report_metrics(runs)
+    measures = measures_table(configs, own, analysis.report_targets(runs))
+    verdicts = {m: summary_table(configs.assign(Iprime=configs[m])) for m in own}  # each its own Holm family
+    lead = ""
+    if len(measures):
+        for name, frame in {"measures.csv": measures,
+                            **{f"summary_{m}.csv": t for m, t in verdicts.items()}}.items():
+            write_atomic(out / name, frame.to_csv(index=False))
+            written.append(out / name)
+        lead = f"<h2>The dataset's own measures</h2>{measures_html(measures, own, verdicts)}"
     write_atomic(out / "summary.csv", table.to_csv(index=False))
-    write_atomic(out / "summary.md", summary_markdown(table, title, seed_agg))
+    write_atomic(out / "summary.md", summary_markdown(table, title, seed_agg, measures, verdicts))
     write_atomic(out / "index.html", index_html(meta, runs, progress, table, pngs, seed_agg, sections,
-                                                provenance_html(runs, classifier_note)))
+                                                provenance_html(runs, classifier_note), lead))
     return written + [out / "summary.csv", out / "summary.md", out / "index.html"]

@@ -407,6 +407,31 @@ def summary_table(configs: pd.DataFrame, thresholds: dict[str, float] | None = N
     return table
 
 
+def measures_table(configs: pd.DataFrame, metrics: list[str], targets: dict[str, float]) -> pd.DataFrame:
+    """A dataset's own measures per model (measures.csv; empty without any): for each metric
+    its median and quartiles over ok configs (<m>Median, <m>Q25, <m>Q75), and where the dataset
+    names the value at which a run counts as trained (Dataset.report_targets, e.g. every mode
+    captured) the share of scored configs that reach it, a diverged config failing, with its
+    Wilson 95% interval (<m>Reached, <m>ReachedLow, <m>ReachedHigh). A config's value is the
+    mean over its ok seeds, so with several seeds it reaches the target when every seed does."""
+    rows = []
+    for model, g in by_model(configs).items() if metrics else ():
+        scored = g[g["status"].isin(("ok", "diverged"))]
+        row: dict[str, Any] = {"model": model, "configs": len(scored),
+                               "diverged": int((scored["status"] == "diverged").sum())}
+        for m in metrics:
+            vals = ok_values(g, m)
+            q25, med, q75 = np.quantile(vals, [0.25, 0.5, 0.75]) if vals.size else (np.nan,) * 3
+            row.update({f"{m}Median": med, f"{m}Q25": q25, f"{m}Q75": q75})
+            if m in targets:
+                reached = int((pd.to_numeric(scored[m], errors="coerce") >= targets[m]).sum())
+                low, high = stats.wilson_interval(reached, len(scored))
+                row.update({f"{m}Target": targets[m], f"{m}Reached": reached / len(scored) if len(scored) else np.nan,
+                            f"{m}ReachedLow": low, f"{m}ReachedHigh": high})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 # --- provenance: which classifier, code, libraries and device produced the rows ---------------
 
 def check_classifiers(runs: pd.DataFrame, where: Path, allow_mixed: bool = False) -> tuple[str, bool]:

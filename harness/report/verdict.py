@@ -137,8 +137,9 @@ def rule_text(holm_m: int) -> str:
             f"in brackets).")
 
 
-def verdict_html(table: pd.DataFrame) -> str:
-    """The page's first screen: the headline, the verdict table, and the rule."""
+def verdict_html(table: pd.DataFrame, heading: str = f"Verdict: every family and GAN subgrid against {REFERENCE}",
+                 rule: str | None = None, tag: str = "h2") -> str:
+    """The page's first screen: the headline, the verdict table, and the rule (`rule_text`'s unless given)."""
     esc = html.escape
     cells = verdict_table(table)
     colors = {compare.BETTER: "#1a7f37", compare.WORSE: "#b42318"}
@@ -148,9 +149,48 @@ def verdict_html(table: pd.DataFrame) -> str:
                          for k, v in r.items()) + "</tr>" for r in cells.to_dict("records"))
     head = "".join(f"<th>{esc(c)}</th>" for c in cells.columns)
     sentences = "".join(f"<p class='answer'>{esc(s)}</p>" for s in headline(table))
-    return (f"<h2>Verdict: every family and GAN subgrid against {REFERENCE}</h2>{sentences}"
+    rule = rule_text(table.attrs.get("holmM", 0)) if rule is None else rule
+    return (f"<{tag}>{esc(heading)}</{tag}>{sentences}"
             f"<table class='verdict'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-            f"<p class='rule'>{esc(rule_text(table.attrs.get('holmM', 0)))}</p>")
+            f"<p class='rule'>{esc(rule)}</p>")
+
+
+# --- the dataset's own measures --------------------------------------------------------------
+
+MEASURES_NOTE = ("A dataset's own measures, per model (measures.csv): median [quartiles] over finished "
+                 "configs, and the share of scored configs that reach the value at which a run counts as "
+                 "trained (a diverged config does not), with its Wilson 95% interval. Descriptive: no test "
+                 "on this table, so no Holm correction; compare intervals.")
+
+
+def measures_cells(measures: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """measures.csv as text cells for reading (summary.md and the page)."""
+    out = []
+    for r in measures.to_dict("records"):
+        cells = {"model": r["model"], "configs": str(r["configs"]), "diverged": str(r["diverged"])}
+        for m in metrics:
+            cells[f"{m} median [q25, q75]"] = (DASH if not _finite(r[f"{m}Median"]) else
+                                              f"{r[f'{m}Median']:.3g} [{r[f'{m}Q25']:.3g}, {r[f'{m}Q75']:.3g}]")
+            if f"{m}Reached" in r:
+                cells[f"{m} >= {r[f'{m}Target']:g} [95% CI]"] = (
+                    f"{_pct(r[f'{m}Reached'], 1)} [{_pct(r[f'{m}ReachedLow'])}, {_pct(r[f'{m}ReachedHigh'])}]")
+        out.append(cells)
+    return pd.DataFrame(out)
+
+
+def measure_rule(metric: str, holm_m: int) -> str:
+    """How a verdict on a dataset's own measure is reached: the I' verdict's rule on `metric`."""
+    return (f"The same tests, verdict rule and columns as the verdict on I' above, with {metric} in place "
+            f"of I' (summary_{metric}.csv); Holm-Bonferroni over this table's {holm_m} p-values, a family "
+            f"of its own.")
+
+
+def measures_html(measures: pd.DataFrame, metrics: list[str], verdicts: dict[str, pd.DataFrame]) -> str:
+    """The page's table of the dataset's own measures with its note, then the verdict on each."""
+    parts = [measures_cells(measures, metrics).to_html(index=False), f"<p>{html.escape(MEASURES_NOTE)}</p>"]
+    parts += [verdict_html(t, f"Verdict on {m}", measure_rule(m, t.attrs.get("holmM", 0)), "h3")
+              for m, t in verdicts.items()]
+    return "".join(parts)
 
 
 # --- what summary.csv's columns mean ---------------------------------------------------------
@@ -209,11 +249,21 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def summary_markdown(table: pd.DataFrame, title: str, seed_agg: str) -> str:
-    """summary.md: the title, the verdict in words and as a table, the summary table and its notes."""
+def summary_markdown(table: pd.DataFrame, title: str, seed_agg: str, measures: pd.DataFrame | None = None,
+                     verdicts: dict[str, pd.DataFrame] | None = None) -> str:
+    """summary.md: the title, the verdict in words and as a table, the dataset's own measures
+    and the verdict on each (when it has any), the summary table and its notes."""
     words = "\n\n".join(headline(table))
     listed = "\n".join(f"- {n}" for n in notes(table.attrs["thresholds"], seed_agg,
                                                 table.attrs.get("holmM", 0)))
+    verdicts = verdicts or {}
+    own = ""
+    if measures is not None and len(measures):
+        own = (f"## The dataset's own measures\n\n{markdown_table(measures_cells(measures, list(verdicts)))}"
+               f"\n\n{MEASURES_NOTE}\n\n")
+        for metric, t in verdicts.items():
+            own += (f"### Verdict on {metric}\n\n" + "\n\n".join(headline(t))
+                    + f"\n\n{markdown_table(verdict_table(t))}\n\n{measure_rule(metric, t.attrs.get('holmM', 0))}\n\n")
     return (f"# Summary — {title}\n\n## Verdict against {REFERENCE}\n\n{words}\n\n"
             f"{markdown_table(verdict_table(table))}\n\n{rule_text(table.attrs.get('holmM', 0))}\n\n"
-            f"## Every row\n\n{markdown_table(table)}\n\n{listed}\n")
+            f"{own}## Every row\n\n{markdown_table(table)}\n\n{listed}\n")

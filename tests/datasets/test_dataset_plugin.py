@@ -77,3 +77,9 @@ def test_a_dataset_in_one_file_runs_through_grid_trainers_pack_rows_and_report(l
                                               "importance_modesCaptured.csv")} <= set(written)
     assert "modesCaptured" in set(pd.read_csv(tmp_path / "report" / "budget.csv")["metric"])
     assert "Three on a line, 500 real samples" in (tmp_path / "report" / "index.html").read_text()
+    measures = pd.read_csv(tmp_path / "report" / "measures.csv")  # every mode captured: a share per model
+    assert set(measures["model"]) == {"GAN", "EBGAN"} and (measures["modesCapturedTarget"] == 3).all()
+    md = (tmp_path / "report" / "summary.md").read_text()
+    assert "modesCaptured >= 3" in md and "### Verdict on modesCaptured" in md
+    on_modes = pd.read_csv(tmp_path / "report" / "summary_modesCaptured.csv").set_index("name")
+    assert on_modes.loc["GAN", "median"] == measures.set_index("model").loc["GAN", "modesCapturedMedian"]

@@ -220,3 +220,20 @@ def test_a_sampled_grid_says_n_of_m_configs_sampled_at_random():
     meta = {"configs": 6656, "total": 6656, "sample": {"configs": 3, "runs": 3, "seed": 7, "of": 6656}}
     assert progress_text(runs, meta) == "3 of 6656 configs, sampled at random (seed 7)"
     assert "partial results: 4 drawn" in progress_text(runs, {**meta, "sample": {**meta["sample"], "configs": 4}})
+
+
+def test_measures_count_diverged_configs_as_not_reaching_the_target():
+    configs = pd.DataFrame({
+        "model": ["EBGAN"] * 4 + ["GAN"] * 4,
+        "status": ["ok", "ok", "diverged", "error", "ok", "ok", "ok", "ok"],
+        "modesCaptured": [8, 3, np.nan, np.nan, 8, 8, 5, 7],
+        "highQualityFrac": [0.5, 0.1, np.nan, np.nan, 0.2, 0.4, 0.3, 0.1]})
+    m = tables.measures_table(configs, ["modesCaptured", "highQualityFrac"], {"modesCaptured": 8.0})
+    eb, gan = (m.set_index("model").loc[k] for k in ("EBGAN", "GAN"))
+    assert (eb["configs"], eb["diverged"]) == (3, 1)           # the error config is no result
+    assert eb["modesCapturedReached"] == pytest.approx(1 / 3)  # the diverged one fails
+    assert gan["modesCapturedReached"] == pytest.approx(2 / 4)
+    assert eb["modesCapturedReachedLow"] < 1 / 3 < eb["modesCapturedReachedHigh"]
+    assert eb["modesCapturedMedian"] == pytest.approx(5.5) and eb["highQualityFracMedian"] == pytest.approx(0.3)
+    assert "highQualityFracReached" not in m                  # no target named: no share
+    assert tables.measures_table(configs, [], {}).empty       # MNIST: no measures, no table
