@@ -184,8 +184,10 @@ def throughput_md(t: dict) -> list[str]:
         lines.append(f"| {x['arch']} | {x['variant']} | {x['pack']} | {x.get('model_steps_per_s', math.nan):.1f} | "
                      f"{x.get('x_ref', math.nan):.2f} | {_num(x.get('peak_MiB'))} | {_num(x.get('gpu_util_pct'))} | "
                      f"{compiled} | {x['status']}{': ' + x['error'] if x.get('error') else ''} |")
-    if t.get("concurrency"):
-        lines.append(f"\nconcurrent processes (small arch, aggregate model-steps/s): {t['concurrency']}")
+    if t.get("concurrency"):  # keys: n processes (a rate) or error_<n> (why there is none)
+        each = [f"{str(k).removeprefix('error_')}: {v:.1f}" if isinstance(v, (int, float)) else
+                f"{str(k).removeprefix('error_')}: {v}" for k, v in t["concurrency"].items()]
+        lines.append(f"\nconcurrent processes (small arch, aggregate model-steps/s by processes): {'; '.join(each)}")
     return lines
 
 

@@ -72,6 +72,13 @@ def test_skipped_checks_count_neither_for_nor_against():
     assert not gpucheck.summarize_checks([row("fp32", "skipped")], ["fp32"])["ok"]   # nothing checked
 
 
+def test_concurrency_reads_as_processes_and_rates_before_and_after_its_json_round_trip():
+    from harness.tools.gpucheck import throughput_md
+    t = {"rows": [], "concurrency": {1: 180.55, "error_2": "out of time after 14 s"}}
+    for view in (t, json.loads(json.dumps(t))):
+        assert throughput_md(view)[-1].endswith("by processes): 1: 180.6; 2: out of time after 14 s")
+
+
 def test_a_graph_pack_is_also_held_against_the_eager_pack_through_its_first_replays():
     from harness.engine import TrainResult
     from harness.engine.cuda import GraphedSteps
