@@ -123,9 +123,14 @@ def config_caption(row: pd.Series) -> str:
     return "\n".join(lines + [f"seed={row['seed']}"])
 
 
-def draw_fig4(runs: pd.DataFrame, folder: Path, title: str) -> Figure | None:
-    """Fig. 4: the samples of each model's best run, captioned with its settings (None without an ok run)."""
-    best = best_runs(runs)
+def _name(column: str) -> str:
+    return "I'" if column == "Iprime" else column
+
+
+def draw_fig4(runs: pd.DataFrame, folder: Path, title: str, by: tuple[str, ...] = ("Iprime",)) -> Figure | None:
+    """Fig. 4: the samples of each model's best run (tables.best_runs, by `by`), captioned with its
+    settings (None without an ok run)."""
+    best = best_runs(runs, by)
     if not best:
         return None
     cols = min(3, len(best))
@@ -144,9 +149,10 @@ def draw_fig4(runs: pd.DataFrame, folder: Path, title: str) -> Figure | None:
                     va="center", transform=ax.transAxes)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"({label}) {model}, I' = {row['Iprime']:.3g}")
+        values = ", ".join(f"{_name(b)} = {row[b]:.3g}" for b in dict.fromkeys((*by, "Iprime")))
+        ax.set_title(f"({label}) {model}\n{values}", fontsize="medium")
         ax.set_xlabel(config_caption(row), fontsize="small")
-    fig.suptitle(f"Fig. 4: best runs by I' — {title}")
+    fig.suptitle(f"Fig. 4: best runs by {', then '.join(_name(b) for b in by)} — {title}")
     return fig
 
 

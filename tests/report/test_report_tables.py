@@ -191,6 +191,18 @@ def test_best_and_quartile_runs():
     assert "nLayerG=" in caption and "margin=10" in caption and re.search("dropoutD=(true|false)", caption)
 
 
+def test_best_runs_by_a_datasets_own_measure_then_i_prime():
+    runs = small(rng_seed=5)
+    ok = runs["status"] == "ok"
+    runs["modesCaptured"] = np.where(ok, np.arange(len(runs)) % 3, np.nan)   # ties at the top
+    best = tables.best_runs(runs, ("modesCaptured", "Iprime"))
+    for model, row in best.items():
+        mine = runs[ok & (runs["model"] == model)]
+        top = mine[mine["modesCaptured"] == mine["modesCaptured"].max()]
+        assert row["modesCaptured"] == top["modesCaptured"].max() and row["Iprime"] == top["Iprime"].max()
+    assert any(best[m]["Iprime"] < runs.loc[ok & (runs["model"] == m), "Iprime"].max() for m in best)
+
+
 def test_summary_rows_per_family_compared_with_ebgan(family_runs):
     configs = tables.aggregate_seeds(family_runs)
     table = tables.summary_table(configs, n_resamples=200)
