@@ -30,6 +30,8 @@ import json
 import logging
 import os
 import socket
+import sys
+import tempfile
 from pathlib import Path
 
 from harness.config import TrainConfig
@@ -53,6 +55,33 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as e:
         raise ConnectionError(f"nothing answers at {host}:{port}: {e}") from None
+
+
+class native_stderr_held:  # noqa: N801 (a context manager, read as a phrase)
+    """File descriptor 2 sent to a temporary file while the preflight's actor runs: Ray's C++
+    threads write their own error line straight to it when the actor fails, racing the sweep's
+    one line (so sometimes two lines, sometimes one). On success `replay` writes what was held
+    to stderr, so nothing is lost; on failure the sweep's one line names the problem."""
+
+    def __enter__(self) -> native_stderr_held:
+        sys.stderr.flush()
+        self.file = tempfile.TemporaryFile()
+        self.saved = os.dup(2)
+        os.dup2(self.file.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+
+    def replay(self) -> None:
+        self.file.seek(0)
+        held = self.file.read()
+        self.file.close()
+        if held:
+            sys.stderr.write(held.decode(errors="replace"))
+            sys.stderr.flush()
 
 
 def auth_hint() -> str:
@@ -192,7 +221,6 @@ class RayExecutor:
     def preflight(self, need: dict) -> None:
         """One trivial actor with a trial's resources must start and answer within the timeout."""
         import ray
-        from ray.exceptions import GetTimeoutError, RayError
 
         shown = ", ".join(f"{k} {v / 2**30:.1f} GiB" if k == "memory" else f"{k} {v:g}" for k, v in need.items() if v)
         fits = [n for n in ray.nodes() if n.get("Alive") and all(
@@ -201,26 +229,39 @@ class RayExecutor:
         if not fits:
             raise SweepStop("the Ray cluster", f"no node has what the largest trial asks for ({shown})",
                             "lower --pack-size, --cpus-per-trial or --gpus-per-trial, or add a larger node", 2)
+        with native_stderr_held() as held:
+            failure = self._probe(need, shown)
+            if failure is not None:  # Ray's C++ threads log the failure too: stop them while fd 2 is held
+                self.stop()
+        if failure is not None:
+            raise failure
+        held.replay()
+
+    def _probe(self, need: dict, shown: str) -> SweepStop | None:
+        """Start the test actor and wait for its answer: None, or why it failed (a SweepStop)."""
+        import ray
+        from ray.exceptions import GetTimeoutError, RayError
+
         probe = ray.remote(Probe).options(num_cpus=need["cpu"], num_gpus=need.get("gpu", 0),
                                           memory=need.get("memory") or None, max_restarts=0).remote()
         try:
             ray.get(probe.where.remote(), timeout=self.options.preflight_timeout)
+            return None
         except GetTimeoutError:
-            raise SweepStop("the Ray cluster", f"a test actor asking for {shown} did not start within "
-                            f"{self.options.preflight_timeout:g}s (--preflight-timeout), likely because the workers "
-                            "cannot authenticate, or the nodes that fit are busy or gone",
-                            f"{auth_hint()}; or free or add nodes, or raise --preflight-timeout", 2) from None
+            return SweepStop("the Ray cluster", f"a test actor asking for {shown} did not start within "
+                             f"{self.options.preflight_timeout:g}s (--preflight-timeout), likely because the workers "
+                             "cannot authenticate, or the nodes that fit are busy or gone",
+                             f"{auth_hint()}; or free or add nodes, or raise --preflight-timeout", 2)
         except RayError as e:
             text = str(e)
             if "ModuleNotFoundError" in text or "No module named" in text:
-                raise SweepStop("the Ray workers", "cannot import the project",
-                                "install it on every node (pip install -e . in the same environment as ray start)",
-                                2) from None
+                return SweepStop("the Ray workers", "cannot import the project",
+                                 "install it on every node (pip install -e . in the same environment as ray start)", 2)
             if "never ran" in text:
-                raise SweepStop("the Ray cluster", "cancelled a test actor before it ran, as it does when the driver "
-                                "and the cluster disagree on authentication", auth_hint(), 2) from None
+                return SweepStop("the Ray cluster", "cancelled a test actor before it ran, as it does when the driver "
+                                 "and the cluster disagree on authentication", auth_hint(), 2)
             last = [line for line in text.strip().splitlines() if line.strip()][-1][:300]
-            raise SweepStop("the Ray cluster", f"a test actor failed ({last})", auth_hint(), 2) from None
+            return SweepStop("the Ray cluster", f"a test actor failed ({last})", auth_hint(), 2)
         finally:
             ray.kill(probe)
 
