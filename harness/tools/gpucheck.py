@@ -185,8 +185,8 @@ def throughput_md(t: dict) -> list[str]:
                      f"{x.get('x_ref', math.nan):.2f} | {_num(x.get('peak_MiB'))} | {_num(x.get('gpu_util_pct'))} | "
                      f"{compiled} | {x['status']}{': ' + x['error'] if x.get('error') else ''} |")
     if t.get("concurrency"):  # keys: n processes (a rate) or error_<n> (why there is none)
-        each = [f"{str(k).removeprefix('error_')}: {v:.1f}" if isinstance(v, (int, float)) else
-                f"{str(k).removeprefix('error_')}: {v}" for k, v in t["concurrency"].items()]
+        each = [f"{str(k).removeprefix('error_')}: {v if isinstance(v, str) else f'{v:.1f}'}"
+                for k, v in t["concurrency"].items()]
         lines.append(f"\nconcurrent processes (small arch, aggregate model-steps/s by processes): {'; '.join(each)}")
     return lines
 
