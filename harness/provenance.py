@@ -17,6 +17,7 @@ Each value is computed once per process (the git call and /proc/cpuinfo are read
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import platform
@@ -71,6 +72,20 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or UNKNOWN
+
+
+@functools.cache
+def cpu_kernels() -> str:
+    """The CPU as its kernels see it: the model, ATen's vector ISA and AMX where present, e.g.
+    "AMD EPYC (AVX512)". Two CPUs of one model name can still dispatch other kernels (an EPYC
+    with or without AVX-512), and the kernels decide how a batched matmul rounds."""
+    import torch
+
+    flags = ""
+    with contextlib.suppress(OSError):
+        flags = Path("/proc/cpuinfo").read_text()
+    isa = [torch.backends.cpu.get_cpu_capability()] + (["AMX"] if " amx_tile" in flags else [])
+    return f"{cpu_model()} ({', '.join(isa)})"
 
 
 @functools.cache

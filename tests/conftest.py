@@ -19,6 +19,13 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The CPU the run was on, and whether the bit-level assertions ran there (tests/follows.py),
+    as the run's last line but one (also under -q)."""
+    from tests.follows import machine_line
+    terminalreporter.write_line(machine_line())
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--data-dir", default=None,
                      help="MNIST folder for the tests (default: $HARNESS_DATA_DIR, else the harness's "

@@ -1,7 +1,9 @@
 """Packed training against the reference trainer, on a slice of real MNIST (CPU, tiny widths).
 
-A member of a pack must follow the run `harness.engine.train` makes of the same config:
-per-step (lossD, lossG), the steps done, I' (per epoch and final), FID and class histogram.
+A member of a pack must follow the run `harness.engine.train` makes of the same config: the
+first steps' (lossD, lossG) within the GPU check's tolerances, the steps done, the status and the
+final I' on any CPU; every step's losses, I' per epoch, FID and class histogram bit for bit on the
+CPU of the golden record (tests/follows.py). A planted bug in one member fails at step 1.
 """
 import math
 from dataclasses import replace
@@ -18,13 +20,14 @@ from harness.engine.pack import generate_pack
 from harness.engine.pack_optim import PackOptimizer, member_order
 from harness.engine.scoring import score_pack
 from harness.nets.stacked import StackedBatchNorm, StackedLinear
+from harness.provenance import cpu_kernels
+from harness.tools.correctness import compare
 from harness.tools.measure import NullScorer
+from tests import follows
 
 # 1280 images / 64 = 20 steps per epoch, 3 epochs = 60 steps; BN in G and D (3 layers each)
 TINY = dict(nLayerG=3, nLayerD=3, sizeG=64, sizeD=32, trainImages=1280, epochs=3,
             scoreSamples=500, epochScoreSamples=200)
-LOSS_RTOL = 1e-5      # per-step (lossD, lossG), relative
-SCORE_TOL = 1e-4      # I' (per epoch and final) and FID, absolute
 
 GAN_PACK = [  # Adam and SGD mixed, three learning rates, two seeds
     TrainConfig(family="gan", optimD="adam", optimG="sgd", lr=0.001, **TINY),
@@ -53,18 +56,7 @@ def reference(data, scorer, tmp_path_factory):
 
 
 def assert_follows(member, ref, cfg: TrainConfig) -> None:
-    assert member.status == ref.status and member.steps == ref.steps
-    assert len(member.lossHistory) == len(ref.lossHistory) == ref.steps
-    got, want = torch.tensor(member.lossHistory), torch.tensor(ref.lossHistory)
-    torch.testing.assert_close(got, want, rtol=LOSS_RTOL, atol=0, equal_nan=True,
-                               msg=lambda m: f"{cfg.model} {cfg.subgrid} seed {cfg.seed}: {m}")
-    assert member.IprimePerEpoch == pytest.approx(ref.IprimePerEpoch, abs=SCORE_TOL)
-    if ref.status == "ok":
-        assert member.Iprime == pytest.approx(ref.Iprime, abs=SCORE_TOL)
-        assert member.fid == pytest.approx(ref.fid, abs=SCORE_TOL * max(1.0, abs(ref.fid)))
-        assert member.classHist == ref.classHist
-    else:
-        assert math.isnan(member.Iprime) and member.samplesPath is None
+    follows.assert_follows(member, ref, f"{cfg.model} {cfg.subgrid} seed {cfg.seed}")
 
 
 @pytest.mark.parametrize("pack", [GAN_PACK, EBGAN_PACK], ids=["GAN", "EBGAN+EBGAN-PT"])
@@ -97,6 +89,21 @@ def test_a_diverging_member_is_frozen_and_the_others_train_on(data, scorer, refe
     assert_follows(bad, reference(HUGE_LR), HUGE_LR)            # it diverged where the reference does
     for cfg, member in zip(pack[::2], results[::2]):            # and the others did not notice
         assert_follows(member, reference(cfg), cfg)
+
+
+def test_a_planted_bug_in_one_member_fails_at_step_1_and_its_mates_still_pass(data, scorer, reference):
+    """What the comparator must catch on any CPU: a member trained with a wrong learning rate, or
+    without its dropout mask, is told from its reference run at step 1 (G's loss sees D's first
+    update, and D's loss its dropout); the right member beside them passes."""
+    right, dropout = GAN_PACK[0], replace(GAN_PACK[1], dropoutD=True)
+    pack = [right, replace(GAN_PACK[2], lr=GAN_PACK[2].lr * 10), replace(dropout, dropoutD=False)]
+    wanted = [right, GAN_PACK[2], dropout]
+    results = train_pack(pack, data, scorer, None, "cpu", record_losses=True)
+    rows = [compare(member, reference(cfg), "fp32") for cfg, member in zip(wanted, results)]
+    cpu = cpu_kernels()
+    assert rows[0]["status"] == "pass", (cpu, rows[0]["reason"])
+    for bug, row in zip(("lr x 10", "no dropout mask"), rows[1:]):
+        assert row["status"] == "fail" and "loss at step 1" in row["reason"], (cpu, bug, row)
 
 
 def test_members_of_different_seeds_follow_their_own_seeds(data, scorer, reference):

@@ -5,7 +5,6 @@ import textwrap
 
 import pandas as pd
 import pytest
-import torch
 
 from harness import families, report
 from harness.engine import train, train_pack
@@ -15,6 +14,7 @@ from harness.report.style import palette
 from harness.results import ResultsTable
 from harness.rows import row_for
 from harness.sweep import dry_run_report
+from tests.follows import assert_follows
 
 HINGE = '''
 """Hinge loss (Lim & Ye 2017): a score D; the margin is a setting of its own."""
@@ -90,14 +90,13 @@ def test_a_family_in_one_file_runs_through_grid_trainers_sweep_and_report(hinge,
     assert [c.hingeMargin for c in toys] == [1.0, 0.5] and toys[0].model == "HINGE"
     assert [len(p) for p in make_packs(grid.configs, 8)] == [2, 1, 1]
 
-    # the reference trainer and a pack of both margins, bit for bit
+    # the reference trainer and a pack of both margins: the same runs up to rounding
     folder = tmp_path / "results" / "toy"
     refs = [train(c, data, scorer, folder / "samples", "cpu", record_losses=True) for c in grid.configs]
     packed = train_pack(toys, data, scorer, None, "cpu", record_losses=True)
-    for ref, member in zip(refs, packed):
+    for cfg, ref, member in zip(toys, refs, packed):
         assert ref.status == "ok" and math.isfinite(ref.Iprime)
-        assert torch.equal(torch.tensor(member.lossHistory), torch.tensor(ref.lossHistory))
-        assert member.Iprime == pytest.approx(ref.Iprime, abs=1e-4)
+        assert_follows(member, ref, f"HINGE margin {cfg.hingeMargin}")
     assert refs[0].lossHistory != refs[1].lossHistory          # the margin is used
 
     # the results table (its setting is null in other families' rows) and the report

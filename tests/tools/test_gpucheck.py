@@ -15,7 +15,9 @@ import pytest
 import torch
 
 from harness.engine import train
+from harness.provenance import cpu_kernels
 from harness.tools import correctness as gpucheck
+from tests.follows import on_recorded_machine
 
 REPO = Path(__file__).resolve().parents[2]
 CPU = torch.device("cpu")
@@ -36,7 +38,7 @@ def test_one_ulp_of_drift_passes_for_every_family_and_optimizer_where_a_50_step_
         ref = train(cfg, data, scorer, None, CPU, record_losses=True)
         nudged = gpucheck.nudged_run(cfg, data, scorer, CPU)
         row = gpucheck.compare(nudged, ref, "fp32")
-        assert row["status"] == "pass", (cfg.model, cfg.optimD, cfg.optimG, cfg.lr, row["reason"])
+        assert row["status"] == "pass", (cpu_kernels(), cfg.model, cfg.optimD, cfg.optimG, cfg.lr, row["reason"])
         band = [abs(a - b) <= 1e-3 + 1e-2 * abs(b) for x, y in zip(nudged.lossHistory[:50], ref.lossHistory[:50])
                 for a, b in zip(x, y) if a == a and b == b]
         if not all(band):
@@ -58,7 +60,7 @@ def test_planted_bugs_fail_the_comparator(data, scorer):
         ref = train(right, data, scorer, None, CPU, record_losses=True)
         member = train(wrong, data, scorer, None, CPU, record_losses=True)
         row = gpucheck.compare(member, ref, "fp32")
-        assert row["status"] == "fail" and "loss at step 1" in row["reason"], row
+        assert row["status"] == "fail" and "loss at step 1" in row["reason"], (cpu_kernels(), row)
 
 
 def test_skipped_checks_count_neither_for_nor_against():
@@ -123,7 +125,9 @@ def test_a_budget_rehearsal_ends_within_it_with_every_section_and_no_row_lost(tm
     assert {"GAN", "EBGAN", "EBGAN-PT", "LSGAN", "WGAN-GP", "BEGAN"} <= {x["model"] for x in c["checks"]}
     assert any(x.get("huge_lr") and x["member_status"] == "diverged" for x in c["checks"])
     passed = [x for x in c["checks"] if x["status"] == "pass"]      # the rest skipped for time, if any
-    assert passed and max(x["max_rel_loss_diff"] for x in passed) == 0.0   # on a CPU a member is its reference run
+    assert passed
+    if on_recorded_machine():   # where a batched matmul rounds as K plain ones: a member is its reference run
+        assert max(x["max_rel_loss_diff"] for x in passed) == 0.0
     rows = r["throughput"]["rows"]
     assert all(x["status"] in ("ok", "skipped") for x in rows), rows      # nothing failed, nothing lost
     assert {(x["variant"], x["pack"]) for x in rows if x["status"] == "ok"} >= {("reference", 1), ("fp32", 8)}
