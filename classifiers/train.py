@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
-import json
 import shlex
 import sys
 import time
@@ -30,6 +29,7 @@ from classifiers.convnet import ARCHITECTURE, DEFAULT_WEIGHTS, ConvNet, predict_
 from harness.atomic import write_atomic
 from harness.data import DataError, load_mnist, to_tensor32
 from harness.errors import HarnessError, report
+from harness.strict_json import dumps
 
 
 def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "trained_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
     }
-    write_atomic(out.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
+    write_atomic(out.with_suffix(".json"), dumps(card, indent=2) + "\n")
     print(f"test accuracy: {accuracy:.2%} ({correct}/{len(test_set.labels)}) in {minutes:.1f} min; "
           f"wrote {out} and {out.with_suffix('.json')}; score with it: --classifier {out}")
     return 0

@@ -115,7 +115,7 @@ class TrainConfig(CommonSettings):
     @property
     def subgrid(self) -> str:
         """The optimizer subgrid of Fig. 3: optimD/optimG/lr (a family may add its own settings)."""
-        return self.spec.subgrid(self)
+        return self.spec.subgrid(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting by name: family, Table 1's, the family's own, SPEC's defaults, seed."""

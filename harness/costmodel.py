@@ -78,13 +78,14 @@ class Rates:
 
     def save(self, path: Path = RATES_FILE) -> None:
         from harness.atomic import write_atomic
+        from harness.strict_json import dumps
         try:
             table = json.loads(Path(path).read_text())
         except (OSError, ValueError):
             table = {}
         entry = asdict(self)
         table[entry.pop("kind")] = entry
-        write_atomic(path, json.dumps(table, indent=2, sort_keys=True) + "\n")
+        write_atomic(path, dumps(table, indent=2, sort_keys=True) + "\n")
 
 
 def fit_step_time(points: list[tuple[float, float]]) -> tuple[float, float]:

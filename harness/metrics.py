@@ -23,6 +23,7 @@ import torch
 from classifiers.convnet import DEFAULT_WEIGHTS, load_classifier, sha256_file
 from harness.atomic import write_atomic
 from harness.data import default_cache_dir, load_mnist, to_tensor32
+from harness.strict_json import dumps
 
 
 def modified_inception_score(log_p_y_given_x: torch.Tensor) -> float:
@@ -147,7 +148,7 @@ class Scorer:
             log_p[torch.from_numpy(rng.choice(len(log_p), n, replace=False))] for _ in range(REAL_DRAWS)]
         values = [modified_inception_score(d) for d in draws]
         value = float(np.mean(values))
-        write_atomic(cache, json.dumps({
+        write_atomic(cache, dumps({
             "Iprime": value, "sdOverDraws": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
             "n": n, "draws": len(values), "seed": REAL_SEED, "classifierSha256": self.weights_sha,
             "images": "MNIST test set"}).encode())

@@ -1,6 +1,7 @@
-"""The sweep's sink: each finished trial's rows and sample PNGs into the results folder, a line
-per config, and '[done/total] ETA' weighed by cost. The executors call it as trials progress
-(harness/executors/__init__.py gives the contract)."""
+"""The sweep's sink: each finished trial's rows and sample PNGs into the results folder (and each
+row's TensorBoard run, harness/tensorboard.py), a line per config, and '[done/total] ETA'
+weighed by cost. The executors call it as trials progress (harness/executors/__init__.py gives
+the contract)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -18,6 +19,7 @@ from harness.engine.loop import TrainResult
 from harness.executors import SweepStop, disk_full
 from harness.grid import Grid
 from harness.results import ResultsTable
+from harness.tensorboard import LOGDIR, RunLogs
 
 COMPACT_EVERY_S = 30.0  # the driver merges the table's parts into trials.parquet this often
 
@@ -76,11 +78,11 @@ class Progress:
 
 class RowWriter:
     """The executors' sink: writes each finished trial's rows and PNGs into the results folder,
-    prints a line per config and the progress line, compacts the table now and then. A full disk
-    stops the sweep (`stop_reason`)."""
+    and each row's TensorBoard run (`tensorboard=False`: none), prints a line per config and the
+    progress line, compacts the table now and then. A full disk stops the sweep (`stop_reason`)."""
 
     def __init__(self, grid: Grid, table: ResultsTable, packs: list[list[TrainConfig]], progress: Progress,
-                 stop: Callable[[], bool] | None = None, extra: dict | None = None):
+                 stop: Callable[[], bool] | None = None, extra: dict | None = None, tensorboard: bool = False):
         self.grid, self.table, self.packs, self.progress = grid, table, packs, progress
         self.extra = extra or {}          # columns every row of this sweep gets (a sample's seed)
         self.written: set[str] = set()
@@ -88,6 +90,9 @@ class RowWriter:
         self.interrupted = threading.Event()
         self.external_stop = stop
         self.last_compact = time.monotonic()
+        self.board = RunLogs(table.folder / LOGDIR, table.folder) if tensorboard else None
+        if self.board is not None:
+            print(f"TensorBoard: tensorboard --logdir {self.board.logdir}", flush=True)
 
     @property
     def stopping(self) -> bool:
@@ -118,10 +123,12 @@ class RowWriter:
         except OSError as e:
             self._os_error(e)
 
-    def failed(self, pack: int, message: str) -> None:
+    def failed(self, pack: int, message: str, provenance: dict | None = None) -> None:
+        """Error rows for the pack's configs without a row, with the failed trial's provenance
+        columns (where and with what it failed) when the executor has them."""
         missing = [c for c in self.packs[pack] if c.config_id not in self.written]
         try:
-            self._write(pack, [(c, TrainResult.failed(message[:500])) for c in missing])
+            self._write(pack, [(c, {**TrainResult.failed(message[:500]), **(provenance or {})}) for c in missing])
         except OSError as e:
             self._os_error(e)
 
@@ -137,7 +144,9 @@ class RowWriter:
                                          "check the folder and run the same command to resume", 2)
 
     def _write(self, pack: int, rows: list[tuple[TrainConfig, dict]]) -> None:
-        self.table.add([{**row_for(cfg, self.grid.name, res), **self.extra} for cfg, res in rows])
+        written = [{**row_for(cfg, self.grid.name, res), **self.extra} for cfg, res in rows]
+        self.table.add(written)
+        self._tensorboard(written)
         self.written.update(cfg.config_id for cfg, _ in rows)
         self.progress.pack_finished(pack, len(rows))
         for cfg, res in rows:
@@ -150,6 +159,22 @@ class RowWriter:
         print(self.progress.line(), flush=True)
         if time.monotonic() - self.last_compact > COMPACT_EVERY_S:
             self.compact()
+
+    def _tensorboard(self, rows: list[dict]) -> None:
+        """Each row's TensorBoard run. The rows are what counts: a run that cannot be written (but
+        for the disk, which stops the sweep as for rows) turns the logs off with a line saying how
+        to write them later."""
+        if self.board is None:
+            return
+        try:
+            for row in rows:
+                self.board.write(row)
+        except Exception as e:
+            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise   # finished() stops the sweep
+            print(f"warning: TensorBoard logs turned off: {type(e).__name__}: {e}; the rows are kept; write the "
+                  f"runs later with: python -m harness.tensorboard {self.table.folder}", flush=True)
+            self.board = None
 
     def compact(self) -> None:
         self.table.compact()

@@ -2,13 +2,14 @@
 
     python -m harness.sweep grids/mnist_table1.yaml [--results DIR] [--data-dir DIR]
         [--executor ray|local] [--address ADDR] [--gpus-per-trial F] [--cpus-per-trial N]
-        [--max-concurrent N] [--pack-size N] [--limit N] [--retries N] [--dry-run]
+        [--max-concurrent N] [--pack-size N] [--limit N] [--retries N] [--no-tensorboard] [--dry-run]
 
 grid file -> configs still to run (the results table says which are done) -> packs of
 same-shape configs, the costliest first -> one trial per pack (a Ray Tune trial, or a call in
 this process with --executor local) -> each trial trains and scores its configs -> the driver
-writes their rows and sample PNGs into RESULTS/<grid>/ as trials finish. Running the same
-command again runs only what is missing.
+writes their rows and sample PNGs into RESULTS/<grid>/ as trials finish, and a TensorBoard
+run per row into RESULTS/<grid>/tensorboard/. Running the same command again runs only what
+is missing.
 
 The driver's work per trial does not grow with the grid: the trials' parameters are pack
 indices, the packs reach the workers once through the object store, and a trial reports only
@@ -24,7 +25,6 @@ import argparse
 import contextlib
 import datetime as dt
 import errno
-import json
 import os
 import shlex
 import shutil
@@ -35,26 +35,29 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from classifiers.convnet import load_classifier
-from harness import families
+from harness import datasets, families, speeds
 from harness.atomic import write_atomic
 from harness.config import TrainConfig
 from harness.costmodel import Rates, fmt_duration, project
-from harness.data import resolve_data_dir
+from harness.engine import Speed, SpeedUnsupported
+from harness.engine.cuda import TF32_OVERRIDES
 from harness.errors import HarnessError, report
 from harness.executors import ExecutorInfo, SweepOptions, SweepStop, disk_full
 from harness.grid import DEFAULT_MAX_CONFIGS, Grid, load_grid
 from harness.lock import FolderLock
 from harness.plan import GPU_MAX_PACK, cpu_pack_size, gpu_pack_size, pending_configs, plan_packs, trial_resources
+from harness.provenance import device_name
 from harness.results import DONE, ResultsTable
 from harness.rows import Progress, RowWriter
 from harness.sampling import sample_configs
+from harness.strict_json import dumps
 from harness.trial import TrialEnv
 
 DAY_S = 86400
 SAMPLE_SIZES = (100, 400, 1600)   # the samples the projection offers when a grid takes days
 MIN_FREE_BYTES = 20 << 20  # below this much free space in the results folder a sweep does not start
 BYTES_PER_CONFIG = 64 << 10  # a row and an 8 x 8 sample PNG, generously
+TENSORBOARD_BYTES_PER_CONFIG = 64 << 10  # its TensorBoard run: the PNG again, the row as text, its scalars
 
 
 def dry_run_report(grid: Grid, done: set[str], sample: list[TrainConfig] | None = None) -> str:
@@ -87,7 +90,7 @@ def check_space(folder: Path, need: int, what: str = "the results folder") -> No
     free = shutil.disk_usage(folder).free
     if free < need:
         raise SweepStop(f"{what} {folder}", f"has {free / 2**20:.1f} MB free, and this sweep needs about "
-                        f"{need / 2**20:.0f} MB (rows, sample PNGs, Ray Tune's state)",
+                        f"{need / 2**20:.0f} MB (rows, sample PNGs, TensorBoard runs, Ray Tune's state)",
                         "free some space, or pass --results on a larger disk", 2)
 
 
@@ -144,12 +147,13 @@ def run_sweep(grid: Grid, options: SweepOptions) -> int:
         configs = sampled(grid, options)
         todo = pending_configs(configs, done, options.limit)
         write_atomic(folder / "grid.yaml", grid.text or Path(grid.path).read_text())
-        write_atomic(folder / "grid.json", json.dumps(grid_json(grid, configs, options), indent=2))
+        write_atomic(folder / "grid.json", dumps(grid_json(grid, configs, options), indent=2))
         if not todo:
             print(f"{grid.name}: all {len(configs)} configs{' of the sample' if options.sample else ''} are done "
                   f"({table.path})")
             return 0
-        check_space(folder, MIN_FREE_BYTES + BYTES_PER_CONFIG * len(todo))
+        per_config = BYTES_PER_CONFIG + (TENSORBOARD_BYTES_PER_CONFIG if options.tensorboard else 0)
+        check_space(folder, MIN_FREE_BYTES + per_config * len(todo))
         return _run(grid, options, table, done, todo, configs)
 
 
@@ -166,6 +170,7 @@ def grid_json(grid: Grid, configs: list[TrainConfig], options: SweepOptions) -> 
     out = {"name": grid.name, "dataset": grid.configs[0].dataset if grid.configs else "mnist",
            "total": len(grid.configs), "configs": len({c.settings_id for c in grid.configs}),
            "byFamily": grid.by_family(), "byModel": grid.by_model(), "ganSubgrids": grid.gan_subgrids()}
+    out["speed"] = options.speed or "default (fp32 on CPU, auto with GPUs)"
     if options.sample:
         out["sample"] = {"configs": len({c.settings_id for c in configs}), "runs": len(configs),
                          "seed": options.sample_seed, "of": out["configs"]}
@@ -221,7 +226,33 @@ def _trial_env(options: SweepOptions, gpu: bool) -> TrialEnv:
     return TrialEnv(
         data_dir=str(Path(options.data_dir).resolve()) if options.data_dir else os.environ.get("HARNESS_DATA_DIR"),
         classifier=str(Path(options.classifier).resolve()) if options.classifier else None,
-        threads=max(1, int(options.cpus_per_trial)), gpu=gpu, fail=frozenset(options.inject_failure))
+        threads=max(1, int(options.cpus_per_trial)), gpu=gpu, fail=frozenset(options.inject_failure),
+        speed=requested_speed(options, gpu))
+
+
+def requested_speed(options: SweepOptions, gpu: bool) -> str:
+    return options.speed or speeds.DEFAULT["cuda" if gpu else "cpu"]
+
+
+def speed_line(options: SweepOptions, info: ExecutorInfo, todo: list[TrainConfig]) -> str:
+    """What the trials will train with, and why: `auto` resolved for this machine's device of the
+    trials' kind (each trial resolves it again on its own device), and the families it skips."""
+    gpu = info.gpus_per_trial > 0
+    import torch
+    kind = "cuda" if gpu and torch.cuda.is_available() else "cpu"
+    name, why = speeds.resolve(requested_speed(options, gpu), device_name(kind))
+    try:
+        Speed.parse(name).check(torch.device(kind))
+    except SpeedUnsupported as e:
+        raise SweepStop(f"--speed {name}", f"{e}, and this sweep's trials train on {kind}",
+                        "pass --speed fp32, bf16 or compile, or give the trials GPUs (--gpus-per-trial)", 2) from None
+    overrides = [f"{v}={os.environ[v]}" for v in TF32_OVERRIDES if kind == "cuda" and os.environ.get(v)]
+    if overrides:   # read by cuBLAS itself: torch's switch cannot undo them
+        why += f"; {', '.join(overrides)} in the environment overrides TF32 for every variant (unset it for fp32)"
+    first = {c.family: c for c in todo}.values()   # one config per family
+    skipped = sorted({reason for c in first for reason in Speed.parse(name).applied(c.spec, c.settings)[1]})
+    return (f"Speed: {name}" + (f" ({why})" if why != f"--speed {name}" else "")
+            + "".join(f"; {reason}" for reason in skipped) + ".")
 
 
 def _run(grid: Grid, options: SweepOptions, table: ResultsTable, done: set[str], todo: list[TrainConfig],
@@ -230,12 +261,13 @@ def _run(grid: Grid, options: SweepOptions, table: ResultsTable, done: set[str],
     info = executor.start()                        # SweepStop(2) if it cannot run a trial
     try:
         packs, resources, rates, slots = _plan(info, options, todo, done, grid)
+        print(speed_line(options, info, todo), flush=True)
         costs = [rates.pack_seconds(p) for p in packs] if rates else [float(len(p)) for p in packs]
         ids = {c.config_id for c in configs}
         progress = Progress(total=len(configs), already=len(done & ids), costs=costs,
                             projected=project(packs, rates, slots) if rates else None)
         extra = {"sampleSeed": options.sample_seed} if options.sample else {}
-        writer = RowWriter(grid, table, packs, progress, options.stop, extra)
+        writer = RowWriter(grid, table, packs, progress, options.stop, extra, options.tensorboard)
         t1 = time.monotonic()
         interrupted = False
         try:
@@ -287,11 +319,19 @@ def _summary(grid: Grid, configs: list[TrainConfig], table: ResultsTable, option
     return 0
 
 
+def speed_name(value: str) -> str:
+    try:
+        return speeds.check_name(value)
+    except HarnessError as e:
+        raise argparse.ArgumentTypeError(e.why) from None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m harness.sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("grid", help="grid file, e.g. grids/mnist_table1.yaml")
     p.add_argument("--results", default="results", help="results folder (default: results/)")
-    p.add_argument("--data-dir", help="MNIST folder (default: $HARNESS_DATA_DIR, else download to a cache)")
+    p.add_argument("--data-dir", help="MNIST folder, for grids of MNIST (default: $HARNESS_DATA_DIR, else download "
+                   "to a cache); a generated dataset (ring8, grid25) needs none")
     p.add_argument("--classifier", help="ConvNet weights (default: the committed classifiers/mnist_convnet.pt)")
     p.add_argument("--executor", choices=("ray", "local"), default="ray",
                    help="ray: Ray Tune trials on an embedded local Ray or a cluster (default); local: the packs "
@@ -324,6 +364,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="run N configs of the grid drawn at random, every family's and optimizer subgrid's share "
                         "kept; the same --sample-seed with a larger N adds configs to the earlier ones")
     p.add_argument("--sample-seed", type=int, default=0, help="the sample's seed (default 0)")
+    p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                   help="write no TensorBoard runs (default: one per row in RESULTS/<grid>/tensorboard)")
+    p.add_argument("--speed", type=speed_name, metavar="VARIANT",
+                   help="the engine's speed variant: fp32, tf32, bf16, graph, compile, combinations joined by '+' "
+                        "(graph+tf32), or auto: the fastest variant that passed this device's GPU check "
+                        "(python -m harness.gpucheck). Default: fp32 on CPU, auto with GPUs. Rows record it (speed)")
     p.add_argument("--dry-run", action="store_true", help="print counts (per family, per GAN subgrid, done) and exit")
     args = p.parse_args(argv)
     if args.sample is not None and args.sample < 1:
@@ -347,7 +393,7 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> SweepOptions:
         max_concurrent=args.max_concurrent, pack_size=args.pack_size or None, local_workers=args.local_workers,
         limit=args.limit, retries=args.retries, storage=args.storage, preflight_timeout=args.preflight_timeout,
         inject_failure=tuple(args.inject_failure or ()), sample=args.sample, sample_seed=args.sample_seed,
-        resume_command=resume_command(argv))
+        tensorboard=args.tensorboard, speed=args.speed, resume_command=resume_command(argv))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -360,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
             options = options_from(args, argv)
             print(dry_run_report(grid, done, sampled(grid, options) if options.sample else None))
             return 0
-        resolve_data_dir(args.data_dir)  # fail here, once, rather than in every trial
-        load_classifier(args.classifier)
+        for name in sorted({c.dataset for c in grid.configs}):  # fail here, once, rather than in every trial
+            datasets.get(name).prepare(args.data_dir, args.classifier)
         return run_sweep(grid, options_from(args, argv))
     except HarnessError as e:  # bad input, a busy folder, a SweepStop: one line
         return report(e)  # exit 2, or the SweepStop's own code

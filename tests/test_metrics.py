@@ -128,8 +128,8 @@ def test_half_split_estimates_the_sampling_spread_of_real_iprime(scorer, test_im
 
 
 def test_score_cli_scores_a_mixtures_points_with_its_own_columns(tmp_path):
-    from harness.datasets._mixture import ring8
-    np.save(tmp_path / "ring.npy", ring8().sample(2500, 1))
+    from harness import datasets
+    np.save(tmp_path / "ring.npy", datasets.get("ring8").real_samples(2500, 1).numpy())  # the models' [-1, 1]
     out = subprocess.run([sys.executable, "-m", "harness.score", str(tmp_path / "ring.npy"), "--dataset", "ring8"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -140,3 +140,30 @@ def test_score_cli_scores_a_mixtures_points_with_its_own_columns(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "harness.score", str(tmp_path / "bad.npy"), "--dataset", "ring8"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "is not N x 2" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("bad", [0, 10, 2500])
+def test_score_cli_prints_strict_json_and_says_how_many_samples_were_not_finite(tmp_path, bad):
+    """NaN samples (a diverged generator): the scores with nothing to score are null, never the
+    bare NaN strict parsers reject, and one line on stderr says how many samples were not finite."""
+    from harness import datasets
+    x = datasets.get("ring8").real_samples(2500, 1).numpy()
+    x[:bad] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    out = subprocess.run([sys.executable, "-m", "harness.score", str(tmp_path / "x.npy"), "--dataset", "ring8"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+    def refuse(word):
+        raise ValueError(f"{word} is not JSON")
+    r = json.loads(out.stdout, parse_constant=refuse)
+    notes = out.stderr.strip().splitlines()
+    if bad == 0:
+        assert notes == [] and r["Iprime"] == pytest.approx(math.log(8), abs=0.03)
+        return
+    assert len(notes) == 1 and f"{bad} of 2500 samples are NaN or infinite" in notes[0]
+    if bad == 2500:
+        assert r["Iprime"] is None and r["inceptionScore"] is None and r["modeKL"] is None
+        assert r["modesCaptured"] == 0 and r["n"] == 2500
+    else:
+        assert r["Iprime"] == pytest.approx(math.log(8), abs=0.03) and sum(r["classHist"]) == 2500 - bad

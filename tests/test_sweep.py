@@ -1,5 +1,8 @@
 """The sweep's driver and command line: dry-run counts, bad input (one line, exit 2), the resume
-command, a results folder too small or filling up mid-sweep."""
+command, a results folder too small or filling up mid-sweep, a grid of a generated dataset on a
+machine without MNIST."""
+import json
+import os
 import subprocess
 import sys
 import time
@@ -126,3 +129,61 @@ def test_samples_are_nested_stratified_and_recorded_in_the_rows(tmp_path, data_d
     assert first < set(rows["configId"]) and len(rows) == 3 and (rows["sampleSeed"] == 0).all()
     meta = json.loads((tmp_path / "smoke_families" / "grid.json").read_text())
     assert meta["sample"] == {"configs": 3, "runs": 3, "seed": 0, "of": 3} and meta["total"] == 3
+
+
+# Run a module as `python -m` would, with downloads and MNIST's ConvNet refused: any attempt
+# ends the process with a traceback naming it, instead of being caught as a failed mirror.
+WITHOUT_MNIST = """
+import runpy, sys, urllib.request
+import classifiers.convnet
+
+def refused(what):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a ring8 command asked for {what}")
+    return refuse
+
+urllib.request.urlopen = refused("a download")
+classifiers.convnet.load_classifier = refused("MNIST's ConvNet")   # before harness imports it
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
+def test_a_ring8_grid_sweeps_and_reports_with_no_mnist_anywhere(tmp_path):
+    """A generated dataset asks for no MNIST: no --data-dir, no HARNESS_DATA_DIR, an empty cache,
+    downloads and the ConvNet refused. The sweep and the report run, nothing lands in the cache,
+    and grid.json is strict JSON."""
+    env = {k: v for k, v in os.environ.items() if k != "HARNESS_DATA_DIR"}
+    env["HARNESS_CACHE_DIR"] = str(tmp_path / "cache")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-c", WITHOUT_MNIST, *map(str, args)], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    out = run("harness.sweep", "grids/smoke_ring8.yaml", "--results", tmp_path, "--executor", "local")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    rows = table(tmp_path, "smoke_ring8")
+    assert len(rows) == 3 and set(rows["status"]) == {"ok"} and set(rows["dataset"]) == {"ring8"}
+    out = run("harness.report", tmp_path / "smoke_ring8")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert (tmp_path / "smoke_ring8" / "report" / "index.html").is_file()
+    assert not (tmp_path / "cache").exists(), "something was fetched into the cache"
+    meta = json.loads((tmp_path / "smoke_ring8" / "grid.json").read_text(), parse_constant=not_json)
+    assert meta["dataset"] == "ring8" and meta["total"] == 3
+
+
+def not_json(word: str):
+    """json.loads's parse_constant: NaN and Infinity are refused, as JSON.parse and jq do."""
+    raise ValueError(f"{word} is not JSON")
+
+
+def test_an_mnist_grid_still_asks_for_mnist(tmp_path):
+    """Without MNIST anywhere and no mirror that answers, an MNIST grid stops before any trial
+    (one line naming the fix), as before: the dataset's own check runs for MNIST grids."""
+    env = {k: v for k, v in os.environ.items() if k != "HARNESS_DATA_DIR"}
+    env.update(HARNESS_CACHE_DIR=str(tmp_path / "cache"), HARNESS_MNIST_MIRRORS="http://127.0.0.1:9/")
+    out = subprocess.run([sys.executable, "-m", "harness.sweep", "grids/smoke.yaml", "--results", str(tmp_path),
+                          "--executor", "local"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-3000:]
+    assert len(out.stderr.strip().splitlines()) == 1 and "no mirror could serve it" in out.stderr
+    assert "trial 1/" not in out.stdout

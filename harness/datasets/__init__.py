@@ -6,10 +6,10 @@
 
 A dataset declares its sample size, its training stream and its scorer (harness/datasets/base.py).
 MNIST is `mnist.py` (IDX files through harness.data, the ConvNet of classifiers/ through
-harness.metrics); `ring8.py` and `grid25.py` are the 2D Gaussian mixtures (`_mixture.py`),
-scored with their exact posterior. Found by importing every module of this package (names
-without a leading `_`, but `base`), plus the modules named in $HARNESS_DATASETS
-(comma-separated module names or .py paths), plus any passed to `load_module`.
+harness.metrics); `ring8.py` and `grid25.py` are the 2D Gaussian mixtures (`_mixture.py`, as
+datasets by `_mixture_dataset.py`), scored with their exact posterior. Found by importing every
+module of this package (names without a leading `_`, but `base`), plus the modules named in
+$HARNESS_DATASETS (comma-separated module names or .py paths), plus any passed to `load_module`.
 """
 from __future__ import annotations
 

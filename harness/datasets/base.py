@@ -27,7 +27,13 @@ class Dataset:
     # modesCaptured = its number of modes: the report gives each family's share of configs there.
     report_targets: dict[str, float] = {}
     picture_samples: int = 64          # samples drawn (from a fixed z) for each run's picture
+    score_samples: int = 10000         # samples its runs are usually scored on (a grid's scoreSamples)
     iprime: str = ""                   # the formula I' is, on this dataset, in words (for pages)
+
+    def prepare(self, data_dir: str | Path | None, classifier: str | Path | None) -> None:
+        """Make what this dataset's trials load ready, once, before a sweep starts any: a missing
+        piece is then one error line (a HarnessError), not an error row per trial. MNIST's IDX
+        files and the classifier; nothing for a dataset generated in memory (the default)."""
 
     def training_set(self, data_dir: str | Path | None, n: int, device: str | torch.device) -> torch.Tensor:
         """The first `n` training samples, [n, dim] in [-1, 1] (the same for every run)."""
@@ -41,6 +47,13 @@ class Dataset:
 
     def real_samples(self, n: int, seed: int, data_dir: str | Path | None = None) -> torch.Tensor:
         """n real samples, [n, dim] in [-1, 1], as the scorer takes them: the anchor of the scales."""
+        raise NotImplementedError
+
+    def chance_references(self, n: int, seed: int, data_dir: str | Path | None = None) -> dict[str, torch.Tensor]:
+        """Samples with no structure, drawn with `seed`: name -> [n, dim] in [-1, 1], as the scorer
+        takes them. Scored like a run (`python -m harness.score --chance`), they are the floor each
+        measure must beat before a run's value means anything (a mixture: uniform on its bounding
+        box, a Gaussian with its mean and covariance; MNIST: noise images and the mean image)."""
         raise NotImplementedError
 
     def samples_from_array(self, x: np.ndarray) -> tuple[torch.Tensor, str]:

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from harness.data import gan_training_set, load_mnist, to_tensor32
+from classifiers.convnet import load_classifier
+from harness.data import gan_training_set, load_mnist, resolve_data_dir, to_tensor32
 from harness.datasets.base import Dataset
 from harness.metrics import Scorer
 
@@ -20,6 +21,11 @@ class MNIST(Dataset):
     name, title, dim = "mnist", "MNIST", 32 * 32
     picture_samples = 64
     iprime = "E_x KL(p(y) || p(y|x)), p(y|x) from the pretrained ConvNet (the paper's modified inception score)"
+
+    def prepare(self, data_dir, classifier):
+        """The four IDX files (downloaded into the cache if they are not found) and the ConvNet."""
+        resolve_data_dir(data_dir)
+        load_classifier(classifier)
 
     def training_set(self, data_dir, n, device):
         return gan_training_set(data_dir, n, device)
@@ -31,6 +37,22 @@ class MNIST(Dataset):
         images = to_tensor32(load_mnist("test", data_dir).images).flatten(1)
         order = torch.from_numpy(np.random.default_rng(seed).permutation(len(images))[:n])
         return images[order]
+
+    def chance_references(self, n, seed, data_dir=None):
+        """Images with no digit in them, [n, 1024] in [-1, 1] each: uniformNoise, every pixel uniform;
+        gaussianNoise, each pixel independent with the training set's mean and std of that pixel
+        (clipped to [-1, 1]); meanImage, the training set's mean image, n times."""
+        train = load_mnist("train", data_dir).images                       # uint8 [60000, 28, 28]
+        mean = train.mean(0, dtype=np.float64)
+        # per-pixel variance E[x^2] - E[x]^2, without a float copy of the training set
+        var = np.einsum("nij,nij->ij", train, train, dtype=np.float64) / len(train) - mean ** 2
+        mean_image = to_tensor32(mean[None]).flatten(1)                    # [1, 1024], padding -1
+        std = to_tensor32(np.sqrt(var.clip(0))[None]).flatten(1) + 1       # std / 127.5, padding 0
+        rng = np.random.default_rng(seed)
+        noise = torch.from_numpy(rng.standard_normal((n, self.dim), dtype=np.float32))
+        return {"uniformNoise": torch.from_numpy(rng.uniform(-1, 1, (n, self.dim)).astype(np.float32)),
+                "gaussianNoise": (mean_image + std * noise).clamp(-1, 1),
+                "meanImage": mean_image.expand(n, -1).clone()}
 
     def samples_from_array(self, x: np.ndarray) -> tuple[torch.Tensor, str]:
         """N x 28 x 28 or N x 32 x 32 images (a channel axis of 1 allowed) in [-1, 1], [0, 1] or

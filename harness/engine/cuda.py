@@ -18,6 +18,12 @@ class SpeedUnsupported(ValueError):
     """A speed switch that cannot apply to this pack (the reason is the message)."""
 
 
+SWITCHES = ("graph", "tf32", "bf16", "compile")   # the order of a speed's name
+# TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1 (NVIDIA's PyTorch containers set it) runs every fp32 matmul
+# in TF32 whatever torch's switch says; NVIDIA_TF32_OVERRIDE=0 keeps cuBLAS from TF32 altogether.
+TF32_OVERRIDES = ("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "NVIDIA_TF32_OVERRIDE")
+
+
 @dataclass(frozen=True)
 class Speed:
     """The packed engine's speed switches, each measured by `python -m harness.gpucheck`:
@@ -26,6 +32,32 @@ class Speed:
     bf16: bool = False     # bf16 autocast of the forward passes (no trajectory can follow fp32's)
     graph: bool = False    # the whole D (+ G) step captured once as a CUDA graph, then replayed
     compile: bool = False  # torch.compile of G and D (their linears as plain autograd ops)
+
+    @property
+    def name(self) -> str:
+        """e.g. "fp32", "bf16", "graph+tf32": the switches that are on, in SWITCHES' order."""
+        return "+".join(s for s in SWITCHES if getattr(self, s)) or "fp32"
+
+    @staticmethod
+    def parse(name: str) -> Speed:
+        """Speed.parse("graph+tf32"): switches joined by "+" in any order; "fp32" is none."""
+        parts = {p.strip() for p in name.lower().split("+")} - {"fp32"}
+        unknown = parts - set(SWITCHES)
+        if unknown or not name.strip():
+            raise SpeedUnsupported(f"unknown speed {name!r}: fp32, or switches {', '.join(SWITCHES)} joined by '+'")
+        return Speed(**{s: True for s in parts})
+
+    def applied(self, family, settings: dict) -> tuple[Speed, list[str]]:
+        """The switches that apply to a family's packs, and why the others do not: a CUDA graph
+        replays one D + G step (families with 1 D step per G step), and torch.compile cannot
+        differentiate twice (WGAN-GP's penalty)."""
+        graph = self.graph and family.d_steps(settings) == 1
+        compile_ = self.compile and not family.needs_double_backward
+        why = ([f"no CUDA graph for {family.title} ({family.d_steps(settings)} D steps per G step)"]
+               if self.graph and not graph else [])
+        why += ([f"no torch.compile for {family.title} (its loss differentiates twice)"]
+                if self.compile and not compile_ else [])
+        return Speed(tf32=self.tf32, bf16=self.bf16, graph=graph, compile=compile_), why
 
     def check(self, device: torch.device, family=None) -> None:
         """SpeedUnsupported if a switch cannot apply on this device (or to this family)."""
@@ -39,9 +71,12 @@ class Speed:
 
 @contextlib.contextmanager
 def matmul_precision(tf32: bool) -> Iterator[None]:
-    """TF32 matmuls inside (when asked), the previous setting after."""
+    """TF32 matmuls inside exactly when asked (an fp32 pack runs fp32 even where the process
+    allows TF32), the previous setting after. (TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1 in the
+    environment, as NVIDIA's containers set it, turns TF32 on below this switch: the GPU check
+    clears it for its own runs, harness.tools.checks.clear_tf32_overrides.)"""
     before = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = tf32 or before
+    torch.backends.cuda.matmul.allow_tf32 = tf32
     try:
         yield
     finally:
@@ -86,6 +121,22 @@ def compiled(module: nn.Module) -> nn.Module:
         elif not isinstance(child, StackedDropout):
             setattr(module, name, compiled(child))
     return module
+
+
+def fail_on_recompile_limit(config=None) -> None:
+    """Make dynamo's recompile limit an error: past it, dynamo would run the pack eagerly and
+    say nothing, and a compile measurement or check would be an eager one. torch >= 2.7 calls the
+    switch fail_on_recompile_limit_hit, earlier ones fail_on_cache_limit_hit; a torch with neither
+    cannot, so compile is SpeedUnsupported there. `config`: torch._dynamo.config (a stand-in in tests)."""
+    if config is None:
+        import torch._dynamo.config as config
+    for name in ("fail_on_recompile_limit_hit", "fail_on_cache_limit_hit"):
+        if hasattr(config, name):
+            setattr(config, name, True)
+            return
+    raise SpeedUnsupported(f"torch {torch.__version__} has no switch that makes dynamo's recompile limit an error "
+                           "(fail_on_recompile_limit_hit, fail_on_cache_limit_hit), and past the limit a compiled "
+                           "pack would run eagerly, unreported")
 
 
 def compile_counts() -> dict[str, int]:

@@ -50,7 +50,15 @@ from torch import nn
 
 from harness import nets
 from harness.config import TrainConfig
-from harness.engine.cuda import GraphedSteps, Speed, autocast_dtype, compiled, dropout_masks_for, matmul_precision
+from harness.engine.cuda import (
+    GraphedSteps,
+    Speed,
+    autocast_dtype,
+    compiled,
+    dropout_masks_for,
+    fail_on_recompile_limit,
+    matmul_precision,
+)
 from harness.engine.loop import EpochHook, StopHook, TrainResult, eager_steps, run
 from harness.engine.pack_optim import PackOptimizer, member_order
 from harness.engine.scoring import sample_chunks
@@ -121,7 +129,7 @@ class Pack:
     packed = True
 
     def __init__(self, cfgs: list[TrainConfig], device: torch.device, masks: Masks, speed: Speed,
-                 init: Init = "reference"):
+                 init: Init = "reference", capturable: bool = False):
         G, D = build_pack(cfgs, device, masks, init)
         if speed.compile:  # dynamo traces plain autograd ops, not StackedLinearFn's in-place gradient
             for m in (*G.modules(), *D.modules()):
@@ -130,12 +138,13 @@ class Pack:
             # this pack's graphs only: past packs' cached graphs would count against dynamo's
             # recompile limit, past which it runs eagerly; make that an error, never silent
             torch._dynamo.reset()
-            torch._dynamo.config.fail_on_recompile_limit_hit = True
+            fail_on_recompile_limit()
         # a CUDA graph replays the step for every remaining step: only for families whose
         # D steps per G step are 1 (the step is then always the same D + G step)
         self.graphed = speed.graph and cfgs[0].spec.d_steps(cfgs[0].settings) == 1
-        self.opt_d = PackOptimizer(D, [m.optimD for m in cfgs], cfgs, capturable=self.graphed)
-        self.opt_g = PackOptimizer(G, [m.optimG for m in cfgs], cfgs, capturable=self.graphed)
+        capturable = self.graphed or capturable   # capturable alone: a graph pack's eager twin
+        self.opt_d = PackOptimizer(D, [m.optimD for m in cfgs], cfgs, capturable=capturable)
+        self.opt_g = PackOptimizer(G, [m.optimG for m in cfgs], cfgs, capturable=capturable)
         self.g_params = self.opt_g.params
         self.G, self.D = (compiled(G), compiled(D)) if speed.compile else (G, D)
         self.device, self.amp = device, autocast_dtype(device, speed.bf16)
@@ -164,8 +173,8 @@ class Pack:
 def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, samples_dir: Path | None = None,
                device: str | torch.device = "auto", record_losses: bool = False,
                masks: Masks | None = None, speed: Speed | None = None, on_epoch: EpochHook | None = None,
-               stop: StopHook | None = None, step_clock: StepClock | None = None, init: Init = "reference"
-               ) -> list[TrainResult]:
+               stop: StopHook | None = None, step_clock: StepClock | None = None, init: Init = "reference",
+               capturable: bool = False) -> list[TrainResult]:
     """Train K configs of one shape_key() together; one TrainResult per config, in their order.
 
     masks: where dropout masks come from, "reference" or "pack" (default `dropout_masks_for`).
@@ -175,6 +184,8 @@ def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, s
            if a switch cannot apply here.
     on_epoch, stop, step_clock: as in train.train.
     init: "reference" (each member as its reference run) or "random" (see build_pack).
+    capturable: torch's capturable Adam without a CUDA graph (CUDA only): a graph pack's eager
+           twin, the same arithmetic step by step, which the GPU check holds the graph's replays to.
     """
     if len({cfg.shape_key() for cfg in configs}) != 1:
         raise ValueError("train_pack: the configs must share one shape_key()")
@@ -186,8 +197,8 @@ def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, s
     order = member_order(configs)
     cfgs = [configs[k] for k in order]                      # pack order; results go back in `configs` order
     with matmul_precision(speed.tf32):
-        results = run(lambda: Pack(cfgs, device, masks or dropout_masks_for(device), speed, init), cfgs, data,
-                      scorer, samples_dir, device, record_losses, on_epoch, stop, step_clock)
+        results = run(lambda: Pack(cfgs, device, masks or dropout_masks_for(device), speed, init, capturable), cfgs,
+                      data, scorer, samples_dir, device, record_losses, on_epoch, stop, step_clock)
     back: list[TrainResult | None] = [None] * len(cfgs)
     for k, result in enumerate(results):
         back[order[k]] = result

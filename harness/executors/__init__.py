@@ -13,10 +13,11 @@
 
 `run` calls the sink (the sweep's RowWriter) as trials progress, always from the calling
 thread: `sink.started(i)`, `sink.epoch(i, epoch, {configId: I'})`, `sink.finished(i, rows)`
-(rows as `harness.trial.run_trial` returns them) or `sink.failed(i, message)` after the
-retries; `sink.stop(reason)` (a SweepStop) ends the sweep for a reason of the executor's own
-(its storage is full: `disk_full`). It returns early once `sink.stopping` is true (Ctrl-C, a full
-disk, the options' `stop`).
+(rows as `harness.trial.run_trial` returns them) or `sink.failed(i, message, provenance)` after
+the retries (the provenance columns the trial's exception carries, or None); `sink.stop(reason)`
+(a SweepStop) ends the sweep for a reason of the executor's own (its storage is full:
+`disk_full`). It returns early once `sink.stopping` is true (Ctrl-C, a full disk, the options'
+`stop`).
 """
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ class SweepOptions:
     inject_failure: tuple[str, ...] = ()    # config ids whose trials raise instead of training
     sample: int | None = None               # run N configs of the grid drawn at random (harness.sampling)
     sample_seed: int = 0                    # ... with this seed: the same seed, a larger N adds configs
+    tensorboard: bool = True                # a TensorBoard run per row in results/<grid>/tensorboard/
+    speed: str | None = None                # the engine's speed variant (harness.speeds); None: per device
     resume_command: str = ""                # what the last line gives to resume or retry ("" : say so in words)
     stop: Callable[[], bool] | None = None  # asked before every training step and trial: True ends the sweep
 

@@ -75,7 +75,7 @@ class LocalExecutor:
         if attempt < self.retries:
             print(f"  trial {i + 1} failed ({message}); retrying ({attempt + 1}/{self.retries})", flush=True)
             return True
-        sink.failed(i, message)
+        sink.failed(i, message, getattr(e, "provenance", None))   # where it failed (harness.trial.run_trial)
         return False
 
     def run_here(self, packs, env, sink) -> None:

@@ -79,7 +79,19 @@ class Driver(DriverOnly, Callback):
         if trial.error_file and Path(trial.error_file).exists():
             lines = [l for l in Path(trial.error_file).read_text().strip().splitlines() if l.strip()]
             message = lines[-1] if lines else message
-        self.sink.failed(trial.config["pack"], message)
+        self.sink.failed(trial.config["pack"], message, failure_provenance(trial))
+
+def failure_provenance(trial) -> dict | None:
+    """The provenance the failed trial's exception carries (harness.trial.run_trial), from the
+    error Tune keeps for it (Ray's RayTaskError, pickled beside error.txt, the trial's exception
+    its `cause`); None when there is none (a worker lost with its node raised nothing)."""
+    path = trial.pickled_error_file
+    try:
+        with open(path, "rb") as f:
+            error = ray.cloudpickle.load(f)
+    except Exception:   # none, or unreadable here: the rows go without, as before
+        return None
+    return getattr(getattr(error, "cause", error), "provenance", None)
 
 class StopWhenAsked(DriverOnly, Stopper):
     """Ends the experiment when the sink says so (Ctrl-C, SIGTERM, a full disk)."""

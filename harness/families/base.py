@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from harness.config import TrainConfig
-
 HEADS = ("score", "autoencoder")   # D's output: one number per image, or (reconstruction, code)
 NORMS = ("batch", "layer", "none")   # D's hidden normalization
 
@@ -92,9 +90,10 @@ class Family:
         """D steps per G step."""
         return 1
 
-    def subgrid(self, cfg: TrainConfig) -> str:
-        """A config's optimizer subgrid (Fig. 3): optimD/optimG/lr."""
-        return f"{cfg.optimD}/{cfg.optimG}/lr={cfg.lr:g}"
+    def subgrid(self, s: Mapping[str, Any]) -> str:
+        """A config's optimizer subgrid (Fig. 3), optimD/optimG/lr, from its settings by name (the
+        common ones and the family's own: `TrainConfig.to_dict()`)."""
+        return f"{s['optimD']}/{s['optimG']}/lr={s['lr']:g}"
 
     # -- training ----------------------------------------------------------------------------
     def init_state(self, hp) -> dict[str, torch.Tensor]:

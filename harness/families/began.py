@@ -36,8 +36,8 @@ class BEGAN(Family):
         return ([f"gamma: {s['gamma']} must be in [0, 1]"] if not 0 <= s["gamma"] <= 1 else []) + \
                ([f"lambdaK: {s['lambdaK']} must be >= 0"] if not s["lambdaK"] >= 0 else [])
 
-    def subgrid(self, cfg):
-        return f"{super().subgrid(cfg)}/gamma={cfg.gamma:g}"
+    def subgrid(self, s):
+        return f"{super().subgrid(s)}/gamma={s['gamma']:g}"
 
     def init_state(self, hp):
         # k_0 = 0. Updated in place (copy_), so that a CUDA graph of the step keeps them current.

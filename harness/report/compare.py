@@ -19,7 +19,8 @@ information) is dropped. Per row (`against_reference`):
   sign test (pairedP). Empty (NaN) where the two sides share no grid points one to one.
 
 Then over the whole table (`adjust`): Holm's step-down over every p-value on the page (HOLM_OF:
-mwuP, mwuPOk and pairedP of every row), as ...Holm columns, and the verdict (VERDICT_RULE).
+mwuP, mwuPOk and pairedP of every row; mwuPOk not again where it is mwuP, nothing having
+diverged), as ...Holm columns, and the verdict (VERDICT_RULE).
 """
 from __future__ import annotations
 
@@ -161,8 +162,17 @@ def adjust(table: pd.DataFrame) -> pd.DataFrame:
     table = table.copy()
     present = [c for c in HOLM_OF if c in table]
     if present:
-        p = table[present].to_numpy(dtype=float)
-        table[[f"{c}Holm" for c in present]] = stats.holm(p)
+        p = table[present].to_numpy(dtype=float, copy=True)
+        # where nothing diverged the survivors-only test is the test itself: one p-value, counted once
+        same = ((table["mwuPOk"] == table["mwuP"]) & (table["mwuUOk"] == table["mwuU"])).to_numpy() \
+            if {"mwuP", "mwuPOk", "mwuU", "mwuUOk"} <= set(table) else np.zeros(len(table), bool)
+        ok = present.index("mwuPOk") if "mwuPOk" in present else None
+        if ok is not None:
+            p[same, ok] = np.nan
+        holm = stats.holm(p)
+        if ok is not None:
+            holm[same, ok] = holm[same, present.index("mwuP")]
+        table[[f"{c}Holm" for c in present]] = holm
         table.attrs["holmM"] = int(np.isfinite(p).sum())
     else:
         table.attrs["holmM"] = 0

@@ -50,6 +50,7 @@ from harness.report.tables import (
     provenance_table,
     registered_models,
     run_scores,
+    speed_note,
     summary_table,
 )
 from harness.report.verdict import measures_html, notes, summary_markdown, verdict_html
@@ -224,7 +225,7 @@ def importance_html(imp: pd.DataFrame, fits: list) -> str:
 
 def provenance_html(runs: pd.DataFrame, classifier_note: str) -> str:
     """The page's Provenance section: the classifier sentence and the table of distinct values."""
-    return folded("Provenance", f"<p>{html.escape(classifier_note)}</p>"
+    return folded("Provenance", f"<p>{html.escape(classifier_note)} {html.escape(speed_note(runs))}</p>"
                   + "<p>Distinct values of each provenance column, with their runs. "
                   + f"{html.escape(NOT_RECORDED)}: error runs (nothing was scored) and runs written "
                   + "before provenance was recorded.</p>" + provenance_table(runs).to_html(index=False))

@@ -56,8 +56,9 @@ def wilson_interval(k: Any, n: Any, confidence: float = 0.95) -> tuple[Any, Any]
         # Wilson half-width: z / (1 + z^2/n) sqrt(p(1-p)/n + z^2/4n^2)
         half = z / denom * np.sqrt(p * (1 - p) / n_arr + z ** 2 / (4 * n_arr ** 2))
     empty = n_arr <= 0
-    low = np.where(empty, np.nan, np.clip(center - half, 0.0, 1.0))
-    high = np.where(empty, np.nan, np.clip(center + half, 0.0, 1.0))
+    # at k = 0 (k = n) the bound is exactly 0 (1): center - half rounds to 3.5e-18 there
+    low = np.where(empty, np.nan, np.where(k_arr <= 0, 0.0, np.clip(center - half, 0.0, 1.0)))
+    high = np.where(empty, np.nan, np.where(k_arr >= n_arr, 1.0, np.clip(center + half, 0.0, 1.0)))
     if low.ndim == 0:
         return float(low), float(high)
     return low, high

@@ -459,6 +459,18 @@ def check_classifiers(runs: pd.DataFrame, where: Path, allow_mixed: bool = False
     return f"Every scored run was scored by the classifier with SHA-256 {shas.index[0]}.", False
 
 
+def speed_note(runs: pd.DataFrame) -> str:
+    """The page's sentence on which speed variants trained the scored runs (`speed`, harness.speeds;
+    rows written before it was recorded trained fp32, the only speed the sweep had)."""
+    speed = runs.get("speed", pd.Series(np.nan, index=runs.index, dtype=object))
+    counts = speed[runs["status"] != "error"].astype(object).fillna("fp32").value_counts()
+    if len(counts) <= 1:
+        return f"Every scored run trained at {counts.index[0] if len(counts) else 'fp32'} (the engine's speed variant)."
+    listing = ", ".join(f"{n} runs at {name}" for name, n in counts.items())
+    return (f"Runs trained at {len(counts)} speed variants ({listing}): the same configs, but bf16 and TF32 change "
+            "the arithmetic (harness.gpucheck holds each variant to fp32's statistics, not its trajectory).")
+
+
 def provenance_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Each provenance column's distinct values with their run counts; rows without a value
     (error rows, rows written before provenance was recorded) are counted as NOT_RECORDED."""

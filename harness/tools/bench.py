@@ -46,6 +46,7 @@ from harness.config import TrainConfig
 from harness.engine import pick_device
 from harness.errors import HarnessError, report
 from harness.provenance import device_name
+from harness.strict_json import dumps
 from harness.tools.measure import (
     ARCHS,
     emit,
@@ -298,7 +299,7 @@ def print_sweep_benchmark(args: argparse.Namespace) -> None:
           f"(target < 600 s), {r['configs_per_s']:.1f} configs/s\n  driver CPU "
           f"{r['driver_cpu_s_per_trial'] * 1000:.1f} ms per trial\n  Ray Tune experiment folder "
           f"{r['tune_state_bytes'] / 2**20:.1f} MB (target <= 20 MB)")
-    print(json.dumps(r))
+    print(dumps(r))
 
 
 def measure_arch(arch: str, sizes: list[int], args: argparse.Namespace) -> dict[int, float] | None:

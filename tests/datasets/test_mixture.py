@@ -7,7 +7,9 @@ import pytest
 from harness.datasets._mixture import (
     HQ_STDS,
     REAL_HQ_FRAC,
+    SCORED_SAMPLES,
     Mixture,
+    capture_threshold,
     grid25,
     inception_score,
     kl_to_uniform,
@@ -120,8 +122,31 @@ def test_high_quality_radius_is_three_std():
     mu, r = mix.means[2], HQ_STDS * mix.std
     x = np.array([mu + [0.99 * r, 0], mu + [0, -1.01 * r]])
     s = mix.scores(x)
-    assert s["highQualityFrac"] == 0.5 and s["modesCaptured"] == 1
-    assert mix.scores(x, min_count=2)["modesCaptured"] == 0
+    assert s["highQualityFrac"] == 0.5 and s["modesCaptured"] == s["modesCapturedAny"] == 1
+
+
+@pytest.mark.parametrize("make, threshold", [(ring8, 62), (grid25, 20)])
+def test_a_mode_needs_a_fifth_of_its_fair_share_of_high_quality_samples(make, threshold):
+    """modesCaptured counts a mode at 0.2 x 0.989 x N / M high-quality samples (62 of 2,500 on the
+    ring, 20 on the grid), modesCapturedAny at one: the two rules on the same samples."""
+    mix = make()
+    assert capture_threshold(SCORED_SAMPLES, mix.n_modes) == threshold
+    assert capture_threshold(2, mix.n_modes) == 1          # never under the published rule
+    # 2,500 samples: mode 0 gets `threshold` on its mean, mode 1 one fewer, mode 2 one, the rest are far away
+    at = np.repeat([0, 1, 2], [threshold, threshold - 1, 1])
+    x = np.full((SCORED_SAMPLES, 2), 1e3)
+    x[:len(at)] = mix.means[at] + 0.5 * mix.std
+    s = mix.scores(x)
+    assert s["modesCapturedAny"] == 3 and s["modesCaptured"] == 1
+
+
+@pytest.mark.parametrize("make, k", [(ring8, 4), (grid25, 12)])
+def test_the_true_mixture_and_half_collapsed_samples_at_the_scored_size(make, k):
+    mix = make()
+    assert mix.scores(mix.sample(SCORED_SAMPLES, 0))["modesCaptured"] == mix.n_modes
+    covered = np.random.default_rng(5).choice(mix.n_modes, k, replace=False)
+    s = mix.scores(at_modes(mix, covered, SCORED_SAMPLES))
+    assert s["modesCaptured"] == s["modesCapturedAny"] == k
 
 
 def test_non_finite_samples_do_not_crash():

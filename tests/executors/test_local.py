@@ -1,5 +1,5 @@
 """`--executor local`: the sweep without Ray, in this process or in worker processes; its exit
-codes, and one SIGTERM that stops training at the next step."""
+codes, one SIGTERM that stops training at the next step, and the provenance of an error row."""
 import signal
 import subprocess
 import sys
@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from harness.grid import load_grid
+from harness.provenance import COLUMNS as PROVENANCE
 from tests.helpers import REPO, sweep, table, wait_for_rows
 
 
@@ -90,3 +91,21 @@ def test_one_sigterm_stops_the_local_executor_mid_pack_within_seconds(tmp_path, 
     assert proc.returncode == 130, rest[-2000:]
     assert time.monotonic() - t < 5, "training went on after the signal"
     assert "Resume with: python -m harness.sweep" in rest
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_injected_failure_row_carries_the_provenance_columns(tmp_path, workers):
+    """Where and with what a config failed: its error row has the provenance columns of the trial
+    that raised, as an ok row has them, whether the trial ran in this process or in a worker
+    process (the exception carries them back). The ring of 8: nothing to load, seconds to train."""
+    grid = load_grid(REPO / "grids" / "smoke_ring8.yaml")
+    victim = grid.configs[0].config_id
+    out = sweep("grids/smoke_ring8.yaml", "--results", tmp_path, "--executor", "local", "--local-workers", workers,
+                "--inject-failure", victim, "--retries", "0", timeout=600)
+    assert out.returncode == 1, out.stdout[-2000:] + out.stderr[-2000:]
+    rows = table(tmp_path, "smoke_ring8").set_index("configId")
+    assert rows.loc[victim, "status"] == "error" and "injected failure" in rows.loc[victim, "error"]
+    assert (rows.drop(victim)["status"] == "ok").all()
+    assert rows[list(PROVENANCE)].notna().all().all(), rows[list(PROVENANCE)]
+    ok = rows.drop(victim).iloc[0]
+    assert (rows.loc[victim, list(PROVENANCE)] == ok[list(PROVENANCE)]).all()   # the same machine, code, scorer

@@ -72,6 +72,7 @@ def test_kill_resume_limit_and_injected_failure(tmp_path, data_dir, cluster):
     third = table(tmp_path).set_index("configId")
     assert len(third) == 4 and third.loc[victim, "status"] == "error"
     assert "injected failure" in third.loc[victim, "error"]
+    assert third.loc[victim, list(PROVENANCE)].notna().all()     # where and with what it failed, from the worker
     assert (third.drop(victim)["status"] == "ok").all()
     assert "finished" in out.stdout and "4/4" in out.stdout  # per-trial lines and done/total
     assert "Trial task failed" not in out.stdout + out.stderr  # a failed trial is one line, not a traceback

@@ -99,6 +99,19 @@ def test_holm_over_every_p_value_and_the_verdict_rule():
     assert out.loc[2, "verdictPHolm"] == out.loc[2, "pairedPHolm"]
 
 
+def test_where_nothing_diverged_the_survivors_only_p_value_is_counted_once():
+    """mwuPOk is mwuP when no config diverged on either side: one test, one p-value in Holm's m."""
+    table = pd.DataFrame({"mwuU": [10.0, 12.0, 30.0], "mwuP": [0.001, 0.2, 0.004],
+                          "mwuUOk": [10.0, 14.0, 30.0], "mwuPOk": [0.001, 0.3, 0.004],
+                          "pairedP": [np.nan] * 3, "probSuperiority": [0.3, 0.6, 0.8],
+                          "pairedWins": [np.nan] * 3, "pairedLosses": [np.nan] * 3})
+    out = compare.adjust(table)
+    assert out.attrs["holmM"] == 4          # rows 0 and 2 once each, row 1 twice (a diverged config there)
+    distinct = np.array([0.001, 0.2, 0.3, 0.004])
+    np.testing.assert_allclose(out["mwuPHolm"], stats.holm(distinct)[[0, 1, 3]])
+    np.testing.assert_allclose(out["mwuPOkHolm"], stats.holm(distinct)[[0, 2, 3]])
+
+
 def test_summary_counts_and_g_updates(diverging):
     assert {"divergedFrac", "divergedLow", "divergedHigh", "gStepsMedian", "budgetCounts", "mwuPHolm",
             "mwuPOkHolm", "pairedPHolm", "verdict"} <= set(diverging.columns)

@@ -28,6 +28,12 @@ def test_wilson_matches_scipy_and_is_vectorised():
     assert isinstance(lo, float) and (lo, hi) == pytest.approx((ci.low, ci.high))
 
 
+def test_wilson_bounds_at_none_and_all_are_exactly_0_and_1():
+    for n in (3, 64, 672):
+        assert stats.wilson_interval(0, n)[0] == 0.0 and stats.wilson_interval(n, n)[1] == 1.0
+        assert 0 < stats.wilson_interval(0, n)[1] < 1 and 0 < stats.wilson_interval(n, n)[0] < 1
+
+
 def test_wilson_empty_and_fractional():
     low, high = stats.wilson_interval(np.array([0, 2.5]), np.array([0, 5]))
     assert math.isnan(low[0]) and math.isnan(high[0])

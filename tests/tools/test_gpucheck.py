@@ -69,7 +69,7 @@ def test_skipped_checks_count_neither_for_nor_against():
     s = gpucheck.summarize_checks([row("fp32", "pass"), row("fp32", "skipped"), row("compile", "skipped")],
                                   ["fp32", "compile"])
     assert s["ok"] and s["variants"] == {"fp32": "pass", "compile": "skipped"}
-    assert s["counts"] == {"pass": 1, "fail": 0, "skipped": 2}
+    assert s["counts"] == {"pass": 1, "fail": 0, "skipped": 2, "unavailable": 0, "error": 0}
     assert not gpucheck.summarize_checks([row("fp32", "pass"), row("bf16", "fail")], ["fp32", "bf16"])["ok"]
     assert not gpucheck.summarize_checks([row("fp32", "skipped")], ["fp32"])["ok"]   # nothing checked
 
@@ -112,7 +112,8 @@ def test_a_budget_rehearsal_ends_within_it_with_every_section_and_no_row_lost(tm
     budget = 50
     t = time.monotonic()
     out = subprocess.run([sys.executable, "-m", "harness.gpucheck", str(tmp_path), "--device", "cpu", "--quick",
-                          "--budget-s", str(budget), "--data-dir", str(data_dir)], cwd=REPO, capture_output=True,
+                          "--budget-s", str(budget), "--data-dir", str(data_dir),
+                          "--speeds-file", str(tmp_path / "speeds.json")], cwd=REPO, capture_output=True,
                          text=True, timeout=300)
     wall = time.monotonic() - t
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -131,14 +132,19 @@ def test_a_budget_rehearsal_ends_within_it_with_every_section_and_no_row_lost(tm
     rows = r["throughput"]["rows"]
     assert all(x["status"] in ("ok", "skipped") for x in rows), rows      # nothing failed, nothing lost
     assert {(x["variant"], x["pack"]) for x in rows if x["status"] == "ok"} >= {("reference", 1), ("fp32", 8)}
-    assert r["projection"]["ok"] and r["projection"]["hours"] > 0
-    assert r["slice"]["rows"] > 0 and "Correctness: PASS" in (tmp_path / "gpucheck.md").read_text()
+    p = r["projection"]   # --quick measures one pack size of one architecture: too few points to fit two rates
+    assert not p["ok"] and "hours" not in p and "fewer than the fit's 2 parameters" in p["error"], p
+    assert p["verdict"]["speed"] == "fp32" and p["verdict"]["not_saved"] == "--quick"   # the fastest measured
+    md = (tmp_path / "gpucheck.md").read_text()
+    assert f"cannot project: {p['error']}." in md and "hours**" not in md
+    assert r["slice"]["rows"] > 0 and r["slice"]["speed"] == "fp32" and "Correctness: PASS" in md
 
 
 @pytest.mark.slow
 def test_one_sigterm_stops_the_check_at_the_next_step_and_it_still_writes_its_outputs(tmp_path, data_dir):
     proc = subprocess.Popen([sys.executable, "-m", "harness.gpucheck", str(tmp_path), "--device", "cpu", "--quick",
-                             "--data-dir", str(data_dir)], cwd=REPO, stdout=subprocess.PIPE,
+                             "--data-dir", str(data_dir), "--speeds-file", str(tmp_path / "speeds.json")],
+                            cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
         if line.startswith("gpucheck: correctness"):
@@ -160,3 +166,134 @@ def test_gpucheck_without_a_gpu_says_so_in_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "harness.gpucheck", str(tmp_path)], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "--device cpu" in out.stderr
+
+
+# --- the phases' plumbing, each with stand-ins for what a GPU would measure ------------------------
+
+def fake_phases(monkeypatch, slice_speeds: list) -> None:
+    """Stand-ins for the measurements: fp32 and bf16 pass, bf16 is twice as fast."""
+    from harness.tools import gpucheck as tool
+
+    def check(device, data_dir, variants, quick, deadline, stop, progress):
+        rows = [{"variant": v, "status": "pass", "reason": ""} for v in ("fp32", "bf16")]
+        progress(gpucheck.summarize_checks(rows[:1], ["fp32", "bf16"]))
+        written = json.loads((tmp / "gpucheck.json").read_text())   # after the first variant, before the second
+        assert written["correctness"]["variants"] == {"fp32": "pass", "bf16": "skipped"}
+        return gpucheck.summarize_checks(rows, ["fp32", "bf16"])
+
+    def throughput(device, variants, quick, deadline, stop):
+        rows = [{"arch": "small", "variant": v, "pack": K, "status": "ok", "model_steps_per_s": K * x / (1 + K / 8)}
+                for v, x in (("fp32", 100.0), ("bf16", 200.0)) for K in (8, 24)]
+        return {"rows": rows + [{"arch": "small", "variant": "reference", "pack": 1, "status": "ok",
+                                 "model_steps_per_s": 50.0}]}
+    tmp = None
+
+    def remember(out, *args, **kwargs):
+        nonlocal tmp
+        tmp = out
+        return real_run_check(out, *args, **kwargs)
+    real_run_check = tool.run_check
+    monkeypatch.setattr(tool, "check_correctness", check)
+    monkeypatch.setattr(tool, "measure_throughput", throughput)
+    monkeypatch.setattr(tool, "measure_concurrency", lambda *a: {1: 100.0, "error_2": "skipped: out of time"})
+    monkeypatch.setattr(tool, "run_slice", lambda *a: slice_speeds.append(a[-1]) or {"ok": True, "rows": 1})
+    monkeypatch.setattr(tool, "run_check", remember)
+
+
+def test_the_verdict_names_the_headline_variant_and_goes_to_the_speeds_file_not_the_checkout(tmp_path, monkeypatch):
+    """Correctness is written after each variant; the projection's variant (the fastest that
+    passed) is the device's verdict, what `--speed auto` trains with, and the slice runs it."""
+    import threading
+
+    from harness import speeds
+    from harness.provenance import device_name
+    from harness.tools import gpucheck as tool
+    checkout = speeds.VERDICTS_FILE.read_text() if speeds.VERDICTS_FILE.exists() else None
+    slice_speeds: list = []
+    fake_phases(monkeypatch, slice_speeds)
+    for quick in (False, True):
+        out = tmp_path / f"quick{quick}"
+        out.mkdir()
+        r = tool.run_check(out, CPU, "", quick, 60, threading.Event(), tmp_path / "speeds.json", {"cleared": []})
+        p = r["projection"]
+        assert p["ok"] and p["variant"] == "bf16" and p["verdict"]["speed"] == "bf16"
+        assert "what `python -m harness.sweep --speed auto` trains with" in (out / "gpucheck.md").read_text()
+    saved = json.loads((tmp_path / "speeds.json").read_text())[device_name("cpu")]   # by the full run only
+    assert saved["speed"] == "bf16" and saved["passed"] == ["fp32", "bf16"] and saved["hours"] > 0
+    assert saved["measured"].startswith(f"python -m harness.gpucheck on {device_name('cpu')}, 20")
+    assert p["verdict"]["not_saved"] == "--quick" and slice_speeds == ["bf16", "bf16"]
+    assert r["meta"]["tf32"]["at_start"]["allow_tf32"] is False
+    assert (speeds.VERDICTS_FILE.read_text() if speeds.VERDICTS_FILE.exists() else None) == checkout
+
+
+def test_the_concurrency_base_keeps_its_minimum_and_a_missing_base_is_said(monkeypatch):
+    """A ~22 s tail gave the 1-process base a third (under its 10 s minimum): projected as
+    "1 in flight (1.00x)". Now the base comes first with its minimum, and without it the
+    projection says concurrency was not measured."""
+    from harness.tools import throughput
+    from harness.tools.gpucheck import projection_md
+    caps = []
+
+    def workers(module, jobs, cap, stop):
+        caps.append((len(jobs), cap))
+        return [([{"model_steps_per_s": 100.0}], None)] * len(jobs)
+    monkeypatch.setattr(throughput, "run_workers", workers)
+    got = throughput.measure_concurrency("cpu", "fp32", False, time.monotonic() + 22, lambda: False)
+    assert caps[0][0] == 1 and caps[0][1] >= throughput.CONCURRENCY_MIN_S and 1 in got
+    assert throughput.concurrency_reserve(150, quick=False) == 37.5
+    assert throughput.concurrency_reserve(20, quick=True) == 10.0     # at most half the phase
+    assert throughput.concurrency_reserve(15, quick=True) == 0.0      # not even the base's minimum: none
+    rows = [{"arch": "small", "variant": "fp32", "pack": K, "status": "ok", "model_steps_per_s": 10.0 * K}
+            for K in (8, 24)]
+    p = throughput.projection({"rows": rows}, {"variants": {"fp32": "pass"}}, {"error_1": "skipped: out of time"},
+                              "cpu")
+    assert not p["concurrency_measured"] and p["concurrency_error"] == "skipped: out of time"
+    assert "concurrency not measured: skipped: out of time" in projection_md(p)[-1]
+
+
+def test_out_of_memory_ends_every_larger_pack_of_every_architecture(monkeypatch):
+    """It used to break the architectures' loop only: the next, larger size was tried again."""
+    from harness.tools import throughput
+    lines, timed = [], []
+
+    def steps(configs, n, device, speed):
+        timed.append((configs[0].sizeG, len(configs)))
+        if len(configs) == 24 and configs[0].sizeG == 1600:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return 0.01
+    monkeypatch.setattr(throughput, "time_steps", steps)
+    monkeypatch.setattr(throughput, "emit", lines.append)
+    monkeypatch.setattr(throughput, "pack_memory_estimate", lambda arch, K: 0)
+    throughput.throughput_worker({"device": "cpu", "variant": "fp32", "archs": ["small", "middle"],
+                                  "sizes": [8, 24, 48]})
+    assert [(x["arch"], x["pack"], x["status"]) for x in lines] == [
+        ("small", 8, "ok"), ("middle", 8, "ok"), ("small", 24, "ok"), ("middle", 24, "failed"),
+        ("small", 48, "skipped"), ("middle", 48, "skipped")]
+    assert len(timed) == 4 and lines[-1]["error"] == "not tried: out of memory at middle pack 24"
+
+
+@pytest.mark.slow
+def test_a_sigterm_during_the_slice_reaches_the_check_not_the_sweeps_handler(tmp_path, data_dir):
+    """The sweep installs its own SIGTERM handler on the main thread: the check never heard of the
+    signal, recorded no stop and exited 0. The signal is sent while the sweep runs (from its
+    stop hook, asked before each trial and step)."""
+    import os
+    import threading
+
+    from harness.tools.gpucheck import install_stop, run_slice
+    stop = threading.Event()
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    install_stop(stop)
+    sent = []
+
+    def halt():
+        if not sent:
+            sent.append(signal.getsignal(signal.SIGTERM))
+            os.kill(os.getpid(), signal.SIGTERM)
+        return stop.is_set()
+    try:
+        s = run_slice(tmp_path, "cpu", str(data_dir), True, time.monotonic() + 120, halt)
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+    assert sent and stop.is_set() and s["stopped"] == "stopped" and s["exit"] == 130, s
