@@ -99,8 +99,9 @@ def test_a_graph_pack_is_also_held_against_the_eager_pack_through_its_first_repl
 def test_a_worker_stopped_at_its_time_limit_keeps_every_line_it_printed():
     from harness.tools.measure import run_worker
     t = time.monotonic()
-    lines, error = run_worker("tests.tools.slow_worker", {"lines": 3, "then_sleep": 60}, timeout=3)
-    assert [r["i"] for r in lines] == [0, 1, 2] and "out of time" in error and time.monotonic() - t < 10
+    # 15 s: a loaded 2-core machine can take seconds to start the worker's interpreter
+    lines, error = run_worker("tests.tools.slow_worker", {"lines": 3, "then_sleep": 60}, timeout=15)
+    assert [r["i"] for r in lines] == [0, 1, 2] and "out of time" in error and time.monotonic() - t < 25
     lines, error = run_worker("tests.tools.slow_worker", {"lines": 2, "then_sleep": 0}, timeout=30)
     assert len(lines) == 2 and error is None
     lines, error = run_worker("tests.tools.slow_worker", {"lines": 1, "then_fail": True}, timeout=30)
