@@ -241,8 +241,9 @@ def speed_line(options: SweepOptions, info: ExecutorInfo, todo: list[TrainConfig
     import torch
     kind = "cuda" if gpu and torch.cuda.is_available() else "cpu"
     name, why = speeds.resolve(requested_speed(options, gpu), device_name(kind))
+    speed = Speed.parse(name)
     try:
-        Speed.parse(name).check(torch.device(kind))
+        speed.check(torch.device(kind))
     except SpeedUnsupported as e:
         raise SweepStop(f"--speed {name}", f"{e}, and this sweep's trials train on {kind}",
                         "pass --speed fp32, bf16 or compile, or give the trials GPUs (--gpus-per-trial)", 2) from None
@@ -250,7 +251,7 @@ def speed_line(options: SweepOptions, info: ExecutorInfo, todo: list[TrainConfig
     if overrides:   # read by cuBLAS itself: torch's switch cannot undo them
         why += f"; {', '.join(overrides)} in the environment overrides TF32 for every variant (unset it for fp32)"
     first = {c.family: c for c in todo}.values()   # one config per family
-    skipped = sorted({reason for c in first for reason in Speed.parse(name).applied(c.spec, c.settings)[1]})
+    skipped = sorted({reason for c in first for reason in speed.applied(c.spec, c.settings)[1]})
     return (f"Speed: {name}" + (f" ({why})" if why != f"--speed {name}" else "")
             + "".join(f"; {reason}" for reason in skipped) + ".")
 

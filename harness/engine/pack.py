@@ -139,9 +139,9 @@ class Pack:
             # recompile limit, past which it runs eagerly; make that an error, never silent
             torch._dynamo.reset()
             fail_on_recompile_limit()
-        # a CUDA graph replays the step for every remaining step: only for families whose
-        # D steps per G step are 1 (the step is then always the same D + G step)
-        self.graphed = speed.graph and cfgs[0].spec.d_steps(cfgs[0].settings) == 1
+        # a CUDA graph replays the step for every remaining step: only where Speed.applied keeps
+        # it (families whose D steps per G step are 1: the step is then always the same D + G step)
+        self.graphed = speed.applied(cfgs[0].spec, cfgs[0].settings)[0].graph
         capturable = self.graphed or capturable   # capturable alone: a graph pack's eager twin
         self.opt_d = PackOptimizer(D, [m.optimD for m in cfgs], cfgs, capturable=capturable)
         self.opt_g = PackOptimizer(G, [m.optimG for m in cfgs], cfgs, capturable=capturable)

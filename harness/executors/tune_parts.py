@@ -81,6 +81,7 @@ class Driver(DriverOnly, Callback):
             message = lines[-1] if lines else message
         self.sink.failed(trial.config["pack"], message, failure_provenance(trial))
 
+
 def failure_provenance(trial) -> dict | None:
     """The provenance the failed trial's exception carries (harness.trial.run_trial), from the
     error Tune keeps for it (Ray's RayTaskError, pickled beside error.txt, the trial's exception
@@ -92,6 +93,7 @@ def failure_provenance(trial) -> dict | None:
     except Exception:   # none, or unreadable here: the rows go without, as before
         return None
     return getattr(getattr(error, "cause", error), "provenance", None)
+
 
 class StopWhenAsked(DriverOnly, Stopper):
     """Ends the experiment when the sink says so (Ctrl-C, SIGTERM, a full disk)."""
