@@ -71,9 +71,9 @@ def pack_configs(arch: str, K: int, steps: int) -> list[TrainConfig]:
     return [replace(base[i % 24], seed=i // 24) for i in range(K)]
 
 
-def synthetic_data(steps: int, device: torch.device) -> torch.Tensor:
-    """Random images in [-1, 1], enough for `steps` steps of batches of 64."""
-    return (torch.rand(64 * (steps + 2), datasets.get("mnist").dim) * 2 - 1).to(device)
+def synthetic_data(steps: int, device: torch.device, dataset: str = "mnist") -> torch.Tensor:
+    """Random samples of `dataset`'s shape in [-1, 1], enough for `steps` steps of batches of 64."""
+    return (torch.rand(64 * (steps + 2), datasets.get(dataset).dim) * 2 - 1).to(device)
 
 
 def time_steps(configs: list[TrainConfig], timed: int, device: torch.device, speed: Speed | None = None,
@@ -83,7 +83,7 @@ def time_steps(configs: list[TrainConfig], timed: int, device: torch.device, spe
     `timed` steps between two synchronized clock reads (harness.engine.StepClock)."""
     steps = WARMUP_STEPS + timed + 1
     cfgs = [replace(c, trainImages=64 * (steps + 1), epochs=steps / (steps + 1)) for c in configs]
-    data = synthetic_data(steps, device)
+    data = synthetic_data(steps, device, configs[0].dataset)
     step_clock = StepClock(WARMUP_STEPS, WARMUP_STEPS + timed)
     if len(cfgs) == 1:
         train(cfgs[0], data, NullScorer(), None, device, stop=stop, step_clock=step_clock)
