@@ -17,12 +17,18 @@ from harness.nets import linear_weights
 GPU_MAX_PACK = 96  # the largest pack harness.gpucheck measures
 
 
+TINY_MODEL_WEIGHTS = 100_000   # below this (the 2D mixtures' nets), per-op overhead is most of a step
+WIDE_MODEL_WEIGHTS = 16_000_000
+
+
 def cpu_pack_size(cfg: TrainConfig) -> int:
-    """Default --pack-size on CPU, per architecture: packs of 8, and 2 for models of more than 16M
-    weights (G's and D's Linear layers), whose packs of 8 take gigabytes. Chosen from the packs'
-    model-steps/s over the reference trainer's in `python -m harness.bench` (docs/benchmarks.md,
-    "Pack sizes on a CPU")."""
-    return 2 if sum(linear_weights(cfg)) > 16_000_000 else 8
+    """Default --pack-size on CPU, per architecture: packs of 8; 32 for models of under 100k
+    weights (G's and D's Linear layers: the 2D mixtures' nets), where a step is mostly per-op
+    overhead that a pack pays once; 2 for models of more than 16M weights, whose packs of 8 take
+    gigabytes. Chosen from the packs' model-steps/s over the reference trainer's (docs/benchmarks.md,
+    "Pack sizes on a CPU" and "Speed variants and pack sizes on a CPU")."""
+    weights = sum(linear_weights(cfg))
+    return 32 if weights < TINY_MODEL_WEIGHTS else 2 if weights > WIDE_MODEL_WEIGHTS else 8
 
 
 TRIAL_OVERHEAD_BYTES = 1 << 30  # the data set, the classifier, scoring, the Python process

@@ -69,9 +69,11 @@ def test_sweep_packs_mix_seeds_and_optimizers_of_one_shape():
     assert [len(p) for p in packs] == [4, 1]
 
 
-def test_sweep_cpu_default_packs_8_and_2_for_the_widest_models():
+def test_sweep_cpu_default_packs_8_32_for_tiny_models_and_2_for_the_widest():
     small, wide = TrainConfig(nLayerG=5, sizeG=1600, nLayerD=5, sizeD=1024), TrainConfig(nLayerG=4, sizeG=3200)
     assert cpu_pack_size(small) == 8 and cpu_pack_size(wide) == 2
+    ring = TrainConfig(dataset="ring8", nLayerG=3, nLayerD=3, sizeG=128, sizeD=128)   # ring8_table1's largest
+    assert cpu_pack_size(ring) == 32 and cpu_pack_size(TrainConfig(sizeG=400, sizeD=128)) == 8
     cfgs = [replace(c, lr=lr) for c in (small, wide) for lr in (0.1, 0.01, 0.001, 0.0001)] * 3
     cfgs = [replace(c, seed=i) for i, c in enumerate(cfgs)]
     assert sorted(len(p) for p in make_packs(cfgs, cpu_pack_size)) == [2] * 6 + [4, 8]

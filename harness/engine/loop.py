@@ -35,6 +35,7 @@ from torch import nn
 
 from harness import datasets
 from harness.config import TrainConfig, g_steps, steps_per_epoch, total_steps
+from harness.convergence import still_improving
 from harness.engine import timing
 from harness.engine.scoring import PICTURE_SEED, sample_chunks, score_pack
 from harness.engine.streams import Hyper, Streams
@@ -74,9 +75,13 @@ class TrainResult:
     error: str | None = None
     # A dataset's own scores (a mixture's modesCaptured, ...): result columns of their own.
     extraScores: dict[str, float] = field(default_factory=dict)
-    # A family's per-epoch measures (its `epoch_metrics`, e.g. BEGAN's convergence measure M):
-    # name -> one mean over each full epoch's G steps; result columns <name>PerEpoch.
+    # Per-epoch measures, result columns <name>PerEpoch: a family's (its `epoch_metrics`, e.g.
+    # BEGAN's convergence measure M, one mean over each full epoch's G steps) and the dataset's
+    # own scores on the epoch's samples (a mixture's modesCaptured, ...), as IprimePerEpoch.
     epochMetrics: dict[str, list[float]] = field(default_factory=dict)
+    # Over the last quarter of its scored epochs, did the dataset's primary measure still rise
+    # beyond its scatter (harness.convergence)? None: too few scored epochs to tell.
+    stillImproving: bool | None = None
     # Per-step losses, for equivalence tests; not written to the results table.
     lossHistory: list[tuple[float, float]] = field(default_factory=list, repr=False)
 
@@ -141,6 +146,7 @@ class Loop:
         self.history: list[torch.Tensor] | None = [] if record_losses else None
         self.per_epoch: list[list[float]] = [[] for _ in range(K)]
         self.metrics = {m: [[] for _ in range(K)] for m in self.family.epoch_metrics}
+        self.primary = datasets.of(c).primary_measure
         self.alive_now, self.score_time, self.steps_run, self.train_time = list(range(K)), 0.0, 0, 0.0
 
     def body(self, real: torch.Tensor, z: torch.Tensor, g_step: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -202,6 +208,8 @@ class Loop:
         epoch_scores = score_pack(self.scorer, chunks, self.alive_now, fid=False)
         for k, s in epoch_scores.items():
             self.per_epoch[k].append(s.Iprime)
+            for name, value in s.extra.items():                    # the dataset's own measures
+                self.metrics.setdefault(name, [[] for _ in range(self.K)])[k].append(value)
         for m, total in self.sums.items():
             means = (total / max(self.g_steps, 1)).tolist()
             for k in self.alive_now:
@@ -256,6 +264,10 @@ class Loop:
                     dataset.save_picture(pictures[k], Path(samples_dir) / f"{self.cfgs[k].config_id}.png")
         return final
 
+    def curve(self, k: int) -> list[float]:
+        """Member k's primary measure after each scored epoch (I', or the dataset's own)."""
+        return self.per_epoch[k] if self.primary == "Iprime" else self.metrics.get(self.primary, {k: []})[k]
+
     def results(self, final: dict[int, Scores], samples_dir: Path | None, wall: float) -> list[TrainResult]:
         steps_list, last_list = self.steps_done.tolist(), self.last.tolist()
         hist = torch.stack(self.history).transpose(0, 1).tolist() if self.history else [[] for _ in range(self.K)]
@@ -270,6 +282,7 @@ class Loop:
                 device=str(self.device),
                 samplesPath=str(Path(samples_dir) / f"{cfg.config_id}.png") if ok and samples_dir is not None else None,
                 epochMetrics={m: values[k] for m, values in self.metrics.items()},
+                stillImproving=still_improving(self.curve(k)) if ok else None,
                 lossHistory=[tuple(x) for x in hist[k][: int(steps_list[k])]],
                 extraScores=final[k].extra if ok else {},
                 **(final[k] if ok else Scores.missing()).core()))

@@ -93,6 +93,15 @@ def report_metrics(runs: pd.DataFrame) -> list[str]:
     return [m for m in (dataset.report_metrics if dataset else ()) if m in runs]
 
 
+def primary_measure(runs: pd.DataFrame) -> str:
+    """The measure the first screen's verdict is on: the dataset's primary_measure (the one no
+    structureless sample passes: I' on MNIST, modesCaptured on a mixture) when the table has it,
+    else I'. The others are secondary, each verdict on them a Holm family of its own."""
+    dataset = _dataset(runs)
+    primary = dataset.primary_measure if dataset else "Iprime"
+    return primary if primary in runs else "Iprime"
+
+
 def report_targets(runs: pd.DataFrame) -> dict[str, float]:
     """The value of each of those measures at which a run counts as trained (Dataset.report_targets)."""
     dataset = _dataset(runs)

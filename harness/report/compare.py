@@ -13,7 +13,8 @@ information) is dropped. Per row (`against_reference`):
   whatever the divergence rates.
 - Paired, where the grid is paired (`pairing_keys`): EBGAN and the row ran the same grid points
   (the settings outside the optimizer subgrid and the families' own settings), one config per
-  point on each side. The share of points EBGAN wins, ties and loses (a diverged config loses
+  point on each side, every such setting they hold constant equal too (2 epochs do not pair
+  with 25). The share of points EBGAN wins, ties and loses (a diverged config loses
   to any finished one), pairedScore = (wins + ties/2) / pairs with its Wilson interval
   (pairedScoreLow, pairedScoreHigh: they bound the score, not the win share) and the exact
   sign test (pairedP). Empty (NaN) where the two sides share no grid points one to one.
@@ -33,12 +34,18 @@ from scipy import stats as sps
 
 from harness.config import COMMON_SETTINGS
 from harness.report import stats
+from harness.settings import ADDED_SETTINGS
 
 # The optimizer subgrid's settings (Fig. 3's optimD/optimG/lr and the optimizers' own
 # constants): what a comparison varies, never a grid point. A family's own settings (margin,
 # gamma, ...) are left out of the grid point too: they are not common to both sides.
 OPTIMIZER_SETTINGS = ("optimD", "optimG", "lr", "adamBeta1", "adamBeta2", "sgdMomentum")
-POINT_CANDIDATES = tuple(c for c in COMMON_SETTINGS if c != "seed" and c not in OPTIMIZER_SETTINGS)
+# What the training budget counts is a family's protocol, not a point either: WGAN-GP counts G
+# updates so that its G takes as many as every other family's (grids/table1_families.yaml), and
+# a family of one D step per G step trains the same either way; each row states its G updates.
+BUDGET_PROTOCOL = ("budgetCounts",)
+POINT_CANDIDATES = tuple(c for c in COMMON_SETTINGS
+                         if c != "seed" and c not in OPTIMIZER_SETTINGS and c not in BUDGET_PROTOCOL)
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 ALPHA = 0.05
@@ -89,23 +96,39 @@ def median_difference(ebgan: Any, other: Any, n_resamples: int = BOOTSTRAP_RESAM
 
 # --- pairing ---------------------------------------------------------------------------------
 
-def _values(rows: pd.DataFrame, column: str) -> frozenset:
-    return frozenset(rows[column].dropna().astype(str)) if column in rows else frozenset()
+def point_settings(rows: pd.DataFrame) -> pd.DataFrame:
+    """The POINT_CANDIDATES columns that rows have; a setting added after some rows were
+    written (ADDED_SETTINGS, null in those rows) at the value every earlier run had, so that
+    old and new rows of one grid name the same points."""
+    out = rows[[c for c in POINT_CANDIDATES if c in rows]]
+    fill = {c: v for c, v in ADDED_SETTINGS.items() if c in out}
+    return out.fillna(fill) if fill else out
+
+
+def _values(points: pd.DataFrame, column: str) -> frozenset:
+    """A setting's distinct values on one side, numbers as floats (25 and 25.0 are one value)."""
+    if column not in points:
+        return frozenset()
+    return frozenset(float(v) if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+                     else str(v) for v in points[column].dropna().unique())
 
 
 def pairing_keys(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
     """The settings that name a grid point both sides ran, from the data: the common settings
     outside the optimizer subgrid (OPTIMIZER_SETTINGS; the families' own settings are not
-    common) that both sides vary over the same values. [] when the design is not paired: no
-    such setting, or one that varies on one side only or over other values (different grids),
-    or a point that repeats on a side (several subgrids, or a family setting varied: no one
-    partner per point)."""
+    common, and what the budget counts, BUDGET_PROTOCOL, is a family's protocol) that both sides
+    vary over the same values. [] when the design is not paired: no such setting; one of these
+    settings that differs between the sides, whether it varies on one side only or over other
+    values (different grids), is held constant at different values (2 epochs against 25: other
+    training, not the same points) or is present on one side only; or a point that repeats on
+    a side (several subgrids, or a family setting varied: no one partner per point)."""
     keys = []
+    pa, pb = point_settings(a), point_settings(b)
     for c in POINT_CANDIDATES:
-        va, vb = _values(a, c), _values(b, c)
-        if len(va) > 1 or len(vb) > 1:
-            if va != vb:
-                return []
+        va, vb = _values(pa, c), _values(pb, c)
+        if va != vb:
+            return []
+        if len(va) > 1:
             keys.append(c)
     if not keys or a.duplicated(subset=keys).any() or b.duplicated(subset=keys).any():
         return []

@@ -36,11 +36,11 @@ def _layout(configs: pd.DataFrame) -> tuple[list[dict], dict[str, list[dict]]]:
     return families, subs
 
 
-def draw_robustness(configs: pd.DataFrame, anchor: float | None, title: str, metric_shown: str = "Iprime"
-                    ) -> Figure:
+def draw_robustness(configs: pd.DataFrame, anchor: float | None, title: str, metric_shown: str = "Iprime",
+                    chance: dict[str, float] | None = None) -> Figure:
     """Fraction of configs with I' >= x (top) and FID <= x (bottom): families, then subgrids.
     metric_shown: another higher-is-better column (a dataset's own measure) in I''s place,
-    alone (no FID row)."""
+    alone (no FID row). chance: {measure: the highest chance reference's value}, a dotted line."""
     families, subs = _layout(configs)
     colors = style.colors([g["model"] for g in families])
     cols = 1 + len(subs)
@@ -77,6 +77,7 @@ def draw_robustness(configs: pd.DataFrame, anchor: float | None, title: str, met
                         lw=2 if not c else 1.3, label=_group_label(g, v))
             if metric != "fid":
                 ax.set_xlim(x[0], x[-1])
+                style.chance_line(ax, (chance or {}).get(metric))
                 if metric == "Iprime":
                     style.anchor_line(ax, anchor, at=0.85)  # curves fall to the right: its top is free
                 ax.set_xlabel(f"x ({label})")

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from harness.atomic import write_atomic
 from harness.config import TABLE1_SETTINGS
-from harness.report import analysis, estimates, style
+from harness.report import analysis, estimates, floors, style
 from harness.report.anchor import real_anchor
 from harness.report.budget import BUDGET_INTERVAL, BUDGET_MAX_FRACTION
 from harness.report.extra_figures import (
@@ -42,6 +42,7 @@ from harness.report.tables import (
     aggregate_seeds,
     check_classifiers,
     common_bins,
+    common_seeds,
     load_results,
     measures_table,
     other_families,
@@ -107,10 +108,12 @@ def _section(key: str, caption: str, progress: str, png: bytes | None, extra: st
 
 def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFrame, folder: Path,
                    out: Path, title: str, progress: str, data_dir: str | Path | None = None,
-                   classifier: str | Path | None = None) -> tuple[list[str], list[Path]]:
-    """robustness.png, ecdf.png, importance.csv/.png, budget.csv/.png, noise.png,
-    iprime_vs_fid.png and margin.png (each when there is something to draw), and the page's
-    sections for them. `configs` must carry `fid` (analysis.fid_by_config)."""
+                   classifier: str | Path | None = None, chance: pd.DataFrame | None = None
+                   ) -> tuple[list[str], list[Path]]:
+    """robustness.png (with each measure's highest `chance` reference: floors.chance_floor),
+    ecdf.png, importance.csv/.png, budget.csv/.png, noise.png, iprime_vs_fid.png and margin.png
+    (each when there is something to draw), and the page's sections for them. `configs` must
+    carry `fid` (analysis.fid_by_config)."""
     esc = html.escape
     written: list[Path] = []
     sections: list[str] = []
@@ -124,9 +127,11 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
         write_atomic(out / name, frame.to_csv(index=False))
         written.append(out / name)
 
+    floor = {m: float(chance[f"{m}Max"].max()) for m in ("Iprime", *analysis.report_metrics(runs))
+             if chance is not None and f"{m}Max" in chance}
     anchor_html = f"<p>Anchor of the I' scale: {esc(anchor_text)}.</p>"
     sections.append(_section("robustness", "Robustness curves", progress,
-                             png(draw_robustness(configs, anchor, title), "robustness"), anchor_html))
+                             png(draw_robustness(configs, anchor, title, chance=floor), "robustness"), anchor_html))
     sections.append(_section("ecdf", "ECDF of I' per family and subgrid", progress,
                              png(draw_ecdf(configs, anchor, title), "ecdf")))
 
@@ -138,7 +143,7 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
 
     own = analysis.report_metrics(runs)          # a dataset's own measures (a mixture's modesCaptured)
     for metric in own:
-        sections += own_metric_sections(configs, metric, title, progress, png, csv)
+        sections += own_metric_sections(configs, metric, title, progress, png, csv, floor.get(metric))
 
     budget = estimates.budget_table(configs, registered_models(), metrics=("Iprime", "fid", *own))
     csv(budget, "budget.csv")
@@ -183,14 +188,17 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
     return sections, written
 
 
-def own_metric_sections(configs: pd.DataFrame, metric: str, title: str, progress: str, png, csv) -> list[str]:
-    """A dataset's own measure (higher is better) drawn as I' is: robustness, ECDF, importance
-    (robustness_<metric>.png, ecdf_<metric>.png, importance_<metric>.csv/.png)."""
+def own_metric_sections(configs: pd.DataFrame, metric: str, title: str, progress: str, png, csv,
+                        chance: float | None = None) -> list[str]:
+    """A dataset's own measure (higher is better) drawn as I' is: robustness (with its highest
+    chance reference), ECDF, importance (robustness_<metric>.png, ecdf_<metric>.png,
+    importance_<metric>.csv/.png)."""
     esc = html.escape
     imp, fits = estimates.importance(configs.assign(Iprime=configs[metric]), registered_models())
     csv(imp, f"importance_{metric}.csv")
     return [_section(f"robustness_{metric}", f"Robustness: {metric}", progress,
-                     png(draw_robustness(configs, None, title, metric), f"robustness_{metric}"),
+                     png(draw_robustness(configs, None, title, metric, None if chance is None else {metric: chance}),
+                         f"robustness_{metric}"),
                      f"<p>{esc(metric)}, the dataset's own measure, drawn as I' is above.</p>"),
             _section(f"ecdf_{metric}", f"ECDF of {metric} per family and subgrid", progress,
                      png(draw_ecdf(configs, None, title, metric), f"ecdf_{metric}")),
@@ -281,9 +289,10 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str 
     data_dir, classifier: for the real MNIST anchor of the I' scale (real_anchor)."""
     runs, meta = load_results(folder)
     classifier_note, mixed = check_classifiers(runs, Path(folder) / "trials.parquet", allow_mixed_classifiers)
-    configs = aggregate_seeds(runs, seed_agg)
+    compared, seeds_note = common_seeds(runs)   # at each grid point, the seeds every side ran
+    configs = aggregate_seeds(compared, seed_agg)
     if "fid" in runs:
-        configs["fid"] = analysis.fid_by_config(runs, run_scores(runs), seed_agg).reindex(
+        configs["fid"] = analysis.fid_by_config(compared, run_scores(compared), seed_agg).reindex(
             configs["settingsId"]).to_numpy()
     progress = progress_text(runs, meta)
     title = f"{meta['name']}: {progress}; seeds: {seed_agg}"
@@ -309,21 +318,33 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str 
     save(draw_fig4(runs, Path(folder), title, (*own, "Iprime")), "fig4_best_samples", "Fig. 4: best samples",
          pdf=False)
     save(draw_curves(runs, title), "curves", "I' over training", pdf=False)
-    table = summary_table(configs)
-    sections, extra = write_analysis(runs, configs, table, Path(folder), out, title, progress,
-                                     data_dir, classifier)
+    iprime_table = summary_table(configs)
+    chance, chance_text = floors.chance_floor(runs, data_dir, classifier)
+    sections, extra = write_analysis(runs, configs, iprime_table, Path(folder), out, title, progress,
+                                     data_dir, classifier, chance)
     written += extra
     measures = measures_table(configs, own, analysis.report_targets(runs))
-    verdicts = {m: summary_table(configs.assign(Iprime=configs[m])) for m in own}  # each its own Holm family
-    lead = ""
+    # the first screen's verdict on the primary measure; a verdict on each secondary one, each its own Holm family
+    primary = analysis.primary_measure(runs)
+    tables = {m: iprime_table if m == "Iprime" else summary_table(configs.assign(Iprime=configs[m]))
+              for m in ("Iprime", *own)}
+    table, verdicts = tables.pop(primary), tables
+    table.attrs["measure"] = primary
+    basis = floors.basis_lines(runs, configs, chance, chance_text) + ([seeds_note] if seeds_note else [])
+    for name, frame in {"chance.csv": chance, "convergence.csv": floors.convergence_table(runs)}.items():
+        if frame is not None and len(frame):
+            write_atomic(out / name, frame.to_csv(index=False))
+            written.append(out / name)
+    lead = "<h2>What the verdict stands on</h2><ul>" + "".join(f"<li>{html.escape(b)}</li>" for b in basis) + "</ul>"
     if len(measures):
         for name, frame in {"measures.csv": measures,
                             **{f"summary_{m}.csv": t for m, t in verdicts.items()}}.items():
             write_atomic(out / name, frame.to_csv(index=False))
             written.append(out / name)
-        lead = f"<h2>The dataset's own measures</h2>{measures_html(measures, own, verdicts)}"
+        lead += f"<h2>The dataset's own measures</h2>{measures_html(measures, own, verdicts)}"
     write_atomic(out / "summary.csv", table.to_csv(index=False))
-    write_atomic(out / "summary.md", summary_markdown(table, title, seed_agg, measures, verdicts))
+    write_atomic(out / "summary.md", summary_markdown(table, title, seed_agg, measures, verdicts,
+                                                                basis, chance))
     write_atomic(out / "index.html", index_html(meta, runs, progress, table, pngs, seed_agg, sections,
                                                 provenance_html(runs, classifier_note), lead))
     return written + [out / "summary.csv", out / "summary.md", out / "index.html"]

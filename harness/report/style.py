@@ -118,6 +118,14 @@ def suptitle(fig: Figure, text: str) -> None:
     fig.suptitle("\n".join(textwrap.fill(line, width) for line in text.split("\n")))
 
 
+def chance_line(ax, floor: float | None) -> None:
+    """The highest score of the dataset's structureless references (harness.report.floors), as a
+    dotted vertical line on an axis whose limits are set, where it lies within them."""
+    lo, hi = sorted(ax.get_xlim())
+    if floor is not None and lo <= floor <= hi:
+        ax.axvline(floor, color=ANCHOR_COLOR, ls=":", lw=1.2, label=f"highest chance reference ({floor:.3g})")
+
+
 def anchor_line(ax, anchor: float | None, vertical: bool = True, at: float = 0.5) -> None:
     """The real MNIST test set's I' on an axis whose limits are set (call it last): a dashed
     line where it lies within them, else a labelled arrow at the edge it lies beyond, `at` that

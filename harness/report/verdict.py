@@ -130,8 +130,9 @@ def rule_text(holm_m: int) -> str:
             f"points (0.5: neither better), and its bracket is the {stats.PAIRED_INTERVAL}: it "
             f"bounds the score, not the share of wins. Unpaired: {stats.UNPAIRED_TEST}; P(EBGAN > "
             f"row) is its probability of superiority (ties half). Correction: {stats.ADJUSTMENT} "
-            f"over all {holm_m} p-values on this page ({', '.join(compare.HOLM_OF)} of every row, "
-            f"one family). Diverged: share of ok + diverged configs, Wilson 95% interval; above "
+            f"over all {holm_m} p-values of this table ({', '.join(compare.HOLM_OF)} of every row, "
+            f"one family: the primary measure's; a verdict on a secondary measure corrects its "
+            f"own). Diverged: share of ok + diverged configs, Wilson 95% interval; above "
             f"pooled median: share of ok + diverged configs above the median I' of all ok configs "
             f"of the grid; G updates per run: median over finished configs (the budget it counted "
             f"in brackets).")
@@ -141,6 +142,8 @@ def verdict_html(table: pd.DataFrame, heading: str = f"Verdict: every family and
                  rule: str | None = None, tag: str = "h2") -> str:
     """The page's first screen: the headline, the verdict table, and the rule (`rule_text`'s unless given)."""
     esc = html.escape
+    if "measure" in table.attrs and rule is None:        # the first screen's: on the primary measure
+        heading += f", on {table.attrs['measure']} (the primary measure)"
     cells = verdict_table(table)
     colors = {compare.BETTER: "#1a7f37", compare.WORSE: "#b42318"}
     body = "".join(
@@ -180,15 +183,15 @@ def measures_cells(measures: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 
 def measure_rule(metric: str, holm_m: int) -> str:
     """How a verdict on a dataset's own measure is reached: the I' verdict's rule on `metric`."""
-    return (f"The same tests, verdict rule and columns as the verdict on I' above, with {metric} in place "
-            f"of I' (summary_{metric}.csv); Holm-Bonferroni over this table's {holm_m} p-values, a family "
-            f"of its own.")
+    return (f"A secondary measure: the same tests, verdict rule and columns as the first screen's verdict, "
+            f"on {metric} (summary_{metric}.csv); Holm-Bonferroni over this table's {holm_m} p-values, a family "
+            f"of its own, apart from the primary measure's.")
 
 
 def measures_html(measures: pd.DataFrame, metrics: list[str], verdicts: dict[str, pd.DataFrame]) -> str:
     """The page's table of the dataset's own measures with its note, then the verdict on each."""
     parts = [measures_cells(measures, metrics).to_html(index=False), f"<p>{html.escape(MEASURES_NOTE)}</p>"]
-    parts += [verdict_html(t, f"Verdict on {m}", measure_rule(m, t.attrs.get("holmM", 0)), "h3")
+    parts += [verdict_html(t, f"Verdict on {m} (secondary)", measure_rule(m, t.attrs.get("holmM", 0)), "h3")
               for m, t in verdicts.items()]
     return "".join(parts)
 
@@ -215,7 +218,8 @@ def notes(thresholds: dict[str, float], seed_agg: str, holm_m: int) -> list[str]
          f"percentile bootstrap interval (medianDiffOkLow, medianDiffOkHigh; "
          f"{compare.BOOTSTRAP_RESAMPLES} resamples, seed {compare.BOOTSTRAP_SEED})."),
         ("Paired, where the row ran EBGAN's grid points one to one (pairingKeys: the settings "
-         "outside the optimizer subgrid both vary over the same values; empty for unpaired rows): "
+         "outside the optimizer subgrid both vary over the same values, every other such setting "
+         "equal on both sides, budgetCounts aside; empty for unpaired rows): "
          "pairedN points, pairedWins/Ties/Losses and their shares pairedWinFrac, pairedTieFrac, "
          "pairedLossFrac (a diverged config loses to any finished one; both diverged: a tie); "
          "pairedScore = (wins + ties/2) / pairedN with pairedScoreLow, pairedScoreHigh, the "
@@ -250,20 +254,29 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def summary_markdown(table: pd.DataFrame, title: str, seed_agg: str, measures: pd.DataFrame | None = None,
-                     verdicts: dict[str, pd.DataFrame] | None = None) -> str:
-    """summary.md: the title, the verdict in words and as a table, the dataset's own measures
-    and the verdict on each (when it has any), the summary table and its notes."""
+                     verdicts: dict[str, pd.DataFrame] | None = None, basis: list[str] = (),
+                     chance: pd.DataFrame | None = None) -> str:
+    """summary.md: the title, the verdict in words and as a table, what it stands on (`basis`:
+    harness.report.floors' lines on chance and convergence) with the chance rows, the dataset's
+    own measures and the verdict on each (when it has any), the summary table and its notes."""
     words = "\n\n".join(headline(table))
+    if basis:
+        words += "\n\n### What the verdict stands on\n\n" + "\n".join(f"- {b}" for b in basis)
+    if chance is not None and len(chance):
+        words += ("\n\nWhat structureless samples score (the median and the maximum over the draws of each "
+                  f"reference):\n\n{markdown_table(chance)}")
     listed = "\n".join(f"- {n}" for n in notes(table.attrs["thresholds"], seed_agg,
                                                 table.attrs.get("holmM", 0)))
     verdicts = verdicts or {}
     own = ""
     if measures is not None and len(measures):
-        own = (f"## The dataset's own measures\n\n{markdown_table(measures_cells(measures, list(verdicts)))}"
+        shown = [c.removesuffix("Median") for c in measures if c.endswith("Median")]   # its measures, in order
+        own = (f"## The dataset's own measures\n\n{markdown_table(measures_cells(measures, shown))}"
                f"\n\n{MEASURES_NOTE}\n\n")
         for metric, t in verdicts.items():
-            own += (f"### Verdict on {metric}\n\n" + "\n\n".join(headline(t))
+            own += (f"### Verdict on {metric} (secondary)\n\n" + "\n\n".join(headline(t))
                     + f"\n\n{markdown_table(verdict_table(t))}\n\n{measure_rule(metric, t.attrs.get('holmM', 0))}\n\n")
-    return (f"# Summary — {title}\n\n## Verdict against {REFERENCE}\n\n{words}\n\n"
+    on = f" on {table.attrs['measure']} (the primary measure)" if "measure" in table.attrs else ""
+    return (f"# Summary — {title}\n\n## Verdict against {REFERENCE}{on}\n\n{words}\n\n"
             f"{markdown_table(verdict_table(table))}\n\n{rule_text(table.attrs.get('holmM', 0))}\n\n"
             f"{own}## Every row\n\n{markdown_table(table)}\n\n{listed}\n")

@@ -378,7 +378,7 @@ def project_table1(args: argparse.Namespace, sec: dict[str, dict[int, float]], f
     print(f"\nTable 1 grid ({sum(map(len, table1_packs(1)))} runs x {TABLE1['epochs']} epochs), projected by "
           f"the cost model:")
     for what, size, rates in (("reference trainer", 1, ref_rates),
-                              ("packs of 8 (2 if >16M weights), the CPU default", cpu_pack_size, pack_rates),
+                              ("the CPU default: packs of 8 (2 if >16M weights)", cpu_pack_size, pack_rates),
                               ("packs of 24", 24, pack_rates)):
         if rates is not None:
             packs = table1_packs(size)

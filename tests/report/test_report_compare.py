@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from report_fixtures import diverging_family_runs, family_configs, make_trials, small, table1_configs
+from report_fixtures import (
+    SMALL_ARCH,
+    diverging_family_runs,
+    family_configs,
+    make_trials,
+    small,
+    table1_configs,
+)
 from scipy import stats as sps
 
 from harness.report import compare, stats, tables
@@ -80,6 +87,31 @@ def test_pairing_keys_come_from_the_data():
     assert compare.pairing_keys(pd.concat([margins, margins.assign(margin=5.0)]), wgan) == []
     out = compare.paired(small_eb, lsgan)
     assert out["pairingKeys"] == "" and np.isnan(out["pairedP"])
+
+
+def test_settings_held_constant_at_other_values_do_not_pair():
+    """EBGAN trained 2 epochs and GAN 25 on the same 16 grid points: other training, not the
+    same points, so no row pairs; at equal epochs each GAN subgrid pairs point by point."""
+    short = [c for c in table1_configs(SMALL_ARCH, epochs=2) if c.family == "ebgan"]
+    long = [c for c in table1_configs(SMALL_ARCH, epochs=25) if c.family == "gan"]
+    configs = tables.aggregate_seeds(make_trials(short + long, n_diverged=0, n_error=0))
+    table = tables.summary_table(configs, n_resamples=50)
+    compared = table[table["mwuP"].notna()]
+    assert len(compared) == 13 and (compared["pairingKeys"] == "").all()   # GAN and its 12 subgrids
+    assert compared[list(compare.PAIRED_COLUMNS)].isna().all().all()
+    assert (compared["verdictTest"] == "Mann-Whitney U").all()
+    equal = tables.summary_table(configs.assign(epochs=25), n_resamples=50)
+    sub = equal[equal["group"] == "subgrid"]
+    assert (sub["pairingKeys"] == "nLayerG+nLayerD").all() and (sub["pairedN"] == 16).all()
+    eb, gan = (configs[configs["subgrid"] == "adam/adam/lr=0.001"].query(f"model == '{m}'")
+               for m in ("EBGAN", "GAN"))
+    assert compare.pairing_keys(eb, gan) == []
+    assert compare.pairing_keys(eb, gan.assign(epochs=2)) == ["nLayerG", "nLayerD"]
+    assert compare.pairing_keys(eb, gan.assign(epochs=2).drop(columns="nz")) == []  # on one side only
+    # what the budget counts is the family's protocol (WGAN-GP counts G updates): it may differ
+    assert compare.pairing_keys(eb, gan.assign(epochs=2, budgetCounts="gSteps")) == ["nLayerG", "nLayerD"]
+    # a row written before `dataset` was recorded trained on the value every earlier run had
+    assert compare.pairing_keys(eb.assign(dataset=None), gan.assign(epochs=2)) == ["nLayerG", "nLayerD"]
 
 
 def test_holm_over_every_p_value_and_the_verdict_rule():

@@ -159,7 +159,7 @@ def test_page_opens_with_the_verdict_and_folds_the_rest(tmp_path, capsys):
     page = (out / "index.html").read_text()
     body = page[page.index("<body>"):]
     first = body[: body.index("<details>")]  # everything before the first folded section
-    assert "<h2>Verdict: every family and GAN subgrid against EBGAN</h2>" in first
+    assert "<h2>Verdict: every family and GAN subgrid against EBGAN, on Iprime (the primary measure)</h2>" in first
     assert "Does EBGAN train more reliably than GAN" in first and "<img" not in first
     assert stats.ADJUSTMENT in html.unescape(first) and stats.PAIRED_TEST in html.unescape(first)
     assert "bounds the score, not the share of wins" in html.unescape(first)

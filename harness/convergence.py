@@ -1,0 +1,45 @@
+"""Has a run stopped improving? A verdict on a grid means something only for runs that converged:
+a config still climbing at the end of its budget is judged on where it happened to stop.
+
+`still_improving(curve)` reads a run's main measure after each epoch (I' on MNIST, the modes
+captured on a mixture: its dataset's `primary_measure`) and asks whether, over the last quarter
+of its scored epochs, it rose by more than the scatter of those epochs' scores would make by
+chance. The rise is the least-squares line's over that quarter (slope x its span of epochs);
+the scatter is the residuals' about that line, which contain each epoch's sampling spread (its
+scores come from a few hundred or thousand samples) and the training's own wobble. A rise
+counts when it exceeds twice its standard error (a one-sided test at about 2.5% for normal
+residuals): a flat noisy curve is not improving, a curve still climbing through its noise is.
+
+The quarter takes at least MIN_POINTS epochs, so that the residuals have 2 degrees of freedom
+(a flat curve then passes Z by chance about 9% of the time; at 25 epochs, 7 points, about 5%).
+With fewer than MIN_EPOCHS scored epochs nothing can be told: None (the report says so).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+MIN_EPOCHS = 8          # scored epochs a verdict needs (the last quarter's line needs MIN_POINTS of them)
+MIN_POINTS = 4          # epochs in the fitted quarter, at least
+Z = 2.0                 # the rise must exceed Z standard errors of itself
+WARN_SHARE = 0.20       # above this share of a family still improving, its budget is short for the grid
+
+
+def still_improving(curve: Sequence[float]) -> bool | None:
+    """Did the last quarter of `curve` (one score per epoch) rise by more than Z standard errors
+    of that rise? None with fewer than MIN_EPOCHS finite scores (or a run that ended early)."""
+    y = np.asarray([v for v in curve if v is not None], dtype=float)
+    if len(y) < MIN_EPOCHS or not np.isfinite(y).all():
+        return None
+    q = y[-max(MIN_POINTS, math.ceil(len(y) / 4)):]
+    x = np.arange(len(q), dtype=float)
+    x -= x.mean()
+    slope = float((x * (q - q.mean())).sum() / (x * x).sum())
+    rise = slope * (len(q) - 1)
+    if rise <= 0:
+        return False
+    resid = q - q.mean() - slope * x
+    se_slope = math.sqrt(float((resid ** 2).sum()) / (len(q) - 2) / float((x * x).sum()))
+    return bool(rise > Z * se_slope * (len(q) - 1))

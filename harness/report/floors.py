@@ -1,0 +1,195 @@
+"""What a verdict stands on: the chance floor of each measure, and whether the runs converged.
+
+A verdict between families means something only if their configs beat what a structureless
+sample scores, and only if the runs had stopped improving when their budget ended:
+
+- Chance: each of the dataset's structureless references (Dataset.chance_references: noise
+  images and the mean image on MNIST; uniform on the bounding box and a moment-matched Gaussian
+  on a mixture) is drawn CHANCE_DRAWS times at the runs' sample count and scored by the
+  dataset's own scorer; per reference and measure, the median and the maximum over the draws.
+  Each family's share of configs above every reference's maximum on the primary measure
+  (Dataset.primary_measure), a diverged config below, with its Wilson 95% interval.
+- Convergence: each run's stillImproving (harness.convergence: its primary measure still rising
+  over the last quarter of its scored epochs), computed here from the per-epoch column for
+  tables written before the column existed. Each family's share still improving; above
+  convergence.WARN_SHARE a warning that the budget is short for this grid; with fewer than
+  convergence.MIN_EPOCHS scored epochs, a line saying the table cannot tell.
+
+Chance values are cached on disk per dataset, classifier, sample count and draws (as the real
+anchor is); without MNIST or the classifier they are None with the reason, never an error.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness import convergence, datasets
+from harness.atomic import write_atomic
+from harness.report import stats
+from harness.report.tables import by_model
+from harness.strict_json import dumps
+
+CHANCE_DRAWS = 20           # draws of each reference: the floor is their maximum
+
+
+def _dataset(runs: pd.DataFrame):
+    name = runs["dataset"].dropna() if "dataset" in runs else pd.Series(dtype=object)
+    return datasets.find(name.iloc[0] if len(name) else datasets.DEFAULT)
+
+
+def _sample_count(runs: pd.DataFrame) -> int | None:
+    counts = pd.to_numeric(runs.get("scoreSamples", pd.Series(dtype=float)), errors="coerce").dropna()
+    return int(counts.astype(int).value_counts().index[0]) if len(counts) else None
+
+
+def measures_of(dataset) -> list[str]:
+    """The measures a chance row gives: I' and the dataset's own (its report_metrics)."""
+    return ["Iprime", *dataset.report_metrics]
+
+
+# --- chance ------------------------------------------------------------------------------------
+
+def chance_floor(runs: pd.DataFrame, data_dir: str | Path | None = None, classifier: str | Path | None = None,
+                 draws: int = CHANCE_DRAWS) -> tuple[pd.DataFrame | None, str]:
+    """One row per structureless reference (reference, n, draws, <measure>Median, <measure>Max for
+    I' and the dataset's own measures), and a sentence saying what it is or why it is missing."""
+    from classifiers.convnet import ClassifierError
+    from harness.data import DataError
+    dataset, n = _dataset(runs), _sample_count(runs)
+    if dataset is None or n is None:
+        return None, "chance rows not computed: the table names no registered dataset or no scoreSamples"
+    try:
+        scorer = dataset.scorer(_data_dir(dataset, data_dir), classifier, "cpu")
+        cache = _cache_path(dataset, scorer, n, draws)
+        if cache is not None and cache.exists():
+            rows = json.loads(cache.read_text())
+        else:
+            rows = _score_references(dataset, scorer, n, draws, data_dir)
+            if cache is not None:
+                write_atomic(cache, dumps(rows))
+    except (DataError, ClassifierError, OSError, ValueError, RuntimeError) as e:   # the page goes on without
+        return None, f"chance rows not computed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+    return pd.DataFrame(rows), (f"{dataset.title}'s structureless references, {draws} draws of {n} samples each, "
+                                "scored like the runs")
+
+
+def _data_dir(dataset, data_dir):
+    if dataset.name != datasets.DEFAULT:
+        return data_dir
+    from harness.data import resolve_data_dir
+    return resolve_data_dir(data_dir, download=False)
+
+
+def _cache_path(dataset, scorer, n: int, draws: int) -> Path | None:
+    from harness.data import default_cache_dir
+    sha = getattr(scorer, "weights_sha", None) or "exact"
+    return default_cache_dir().parent / f"chance_{dataset.name}_{str(sha)[:16]}_{n}_{draws}.json"
+
+
+def _score_references(dataset, scorer, n: int, draws: int, data_dir) -> list[dict[str, Any]]:
+    values: dict[str, dict[str, list[float]]] = {}
+    for seed in range(draws):
+        for name, x in dataset.chance_references(n, seed, data_dir).items():
+            scores = scorer.score(x, fid=False).to_dict()
+            for m in measures_of(dataset):
+                values.setdefault(name, {}).setdefault(m, []).append(float(scores[m]))
+    return [{"reference": name, "n": n, "draws": draws,
+             **{f"{m}{what}": float(f(v)) for m, v in by_measure.items()
+                for what, f in (("Median", np.median), ("Max", np.max))}}
+            for name, by_measure in values.items()]
+
+
+def above_chance(configs: pd.DataFrame, chance: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """Per model: configs scored (ok + diverged), the share above every reference's maximum on
+    `measure` (a diverged config is not), with its Wilson 95% interval."""
+    floor = float(chance[f"{measure}Max"].max())
+    rows = []
+    for model, g in by_model(configs).items():
+        scored = g[g["status"].isin(("ok", "diverged"))]
+        above = int(((scored["status"] == "ok") & (pd.to_numeric(scored[measure], errors="coerce") > floor)).sum())
+        low, high = stats.wilson_interval(above, len(scored))
+        rows.append({"model": model, "configs": len(scored), "aboveChance": above / len(scored) if len(scored) else
+                     np.nan, "aboveChanceLow": low, "aboveChanceHigh": high, "chanceFloor": floor})
+    return pd.DataFrame(rows)
+
+
+# --- convergence ---------------------------------------------------------------------------------
+
+def still_improving(runs: pd.DataFrame) -> pd.Series:
+    """Each run's stillImproving: the column where the table has it, else computed from the
+    primary measure's per-epoch column (True, False, or None: cannot tell)."""
+    dataset = _dataset(runs)
+    primary = dataset.primary_measure if dataset is not None else "Iprime"
+    curves = runs.get(f"{primary}PerEpoch", pd.Series([None] * len(runs), index=runs.index))
+    computed = curves.map(lambda c: convergence.still_improving(list(c)) if c is not None and len(c) else None)
+    if "stillImproving" not in runs:
+        return computed
+    recorded = runs["stillImproving"].astype(object)
+    return recorded.where(recorded.notna(), computed)
+
+
+def convergence_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per model: ok runs, how many could be told (enough scored epochs), the share of those
+    still improving, with its Wilson 95% interval."""
+    ok = runs[runs["status"] == "ok"].assign(_still=still_improving(runs[runs["status"] == "ok"]))
+    rows = []
+    for model, g in by_model(ok).items():
+        told = g["_still"].dropna()
+        k = int(told.astype(bool).sum())
+        low, high = stats.wilson_interval(k, len(told))
+        rows.append({"model": model, "runs": len(g), "told": len(told),
+                     "stillImproving": k / len(told) if len(told) else np.nan,
+                     "stillImprovingLow": low, "stillImprovingHigh": high})
+    return pd.DataFrame(rows)
+
+
+# --- the first screen's lines --------------------------------------------------------------------
+
+def basis_lines(runs: pd.DataFrame, configs: pd.DataFrame, chance: pd.DataFrame | None, chance_text: str
+                ) -> list[str]:
+    """What the verdict stands on, in sentences: the chance floor and each family's share above
+    it, then each family's share still improving (or why that cannot be told)."""
+    dataset = _dataset(runs)
+    primary = dataset.primary_measure if dataset is not None else "Iprime"
+    out = []
+    if chance is not None and len(chance) and primary in configs:
+        above = above_chance(configs, chance, primary)
+        shares = ", ".join(f"{r.model} {_pct(r.aboveChance)} [{_pct(r.aboveChanceLow)}, {_pct(r.aboveChanceHigh)}]"
+                           for r in above.itertuples())
+        out.append(f"Above chance ({primary}, the primary measure here, above the highest of {len(chance)} "
+                   f"structureless references, {above['chanceFloor'].iloc[0]:.3g}): {shares} of their configs.")
+        if (above["aboveChance"].fillna(0) < 0.5).all():
+            out.append("Most configs of every family do not beat chance: the verdict compares untrained "
+                       "generators, not training methods.")
+    else:
+        out.append(f"Chance floor unknown: {chance_text}.")
+    conv = convergence_table(runs)
+    if conv.empty or (conv["told"] == 0).all():
+        out.append(f"Convergence cannot be told: {_why_untold(runs, primary)}.")
+        return out
+    shares = ", ".join(f"{r.model} {_pct(r.stillImproving)} [{_pct(r.stillImprovingLow)}, "
+                       f"{_pct(r.stillImprovingHigh)}]" for r in conv.itertuples() if r.told)
+    out.append(f"Still improving at the end (its {primary} rising over the last quarter of its scored epochs "
+               f"beyond their scatter): {shares} of the runs.")
+    short = conv[conv["stillImproving"] > convergence.WARN_SHARE]
+    if len(short):
+        out.append(f"Warning: more than {convergence.WARN_SHARE:.0%} of {', '.join(short['model'])}'s runs were "
+                   "still improving: the budget is short for this grid, and the verdict judges where they stopped.")
+    return out
+
+
+def _why_untold(runs: pd.DataFrame, primary: str) -> str:
+    column = f"{primary}PerEpoch"
+    if column not in runs:
+        return f"the table has no {column} (its rows were written before it was recorded)"
+    epochs = runs[column].map(lambda c: len(c) if c is not None else 0)
+    return (f"the runs have at most {int(epochs.max()) if len(epochs) else 0} scored epochs, and telling needs "
+            f"{convergence.MIN_EPOCHS}")
+
+
+def _pct(v: Any) -> str:
+    return "n/a" if v != v else f"{100 * v:.0f}%"

@@ -1,0 +1,85 @@
+"""What a verdict stands on (harness.report.floors): chance floors and convergence."""
+import numpy as np
+import pandas as pd
+import pytest
+from report_fixtures import SMALL_ARCH, make_trials, table1_configs, write_grid
+
+from harness import datasets
+from harness.report import floors
+from harness.report.page import write_report
+from harness.report.tables import aggregate_seeds, summary_table
+
+
+def chance_like(dataset: str = "ring8", epochs: int = 5, seed: int = 0) -> pd.DataFrame:
+    """A mixture grid whose every run scores like a structureless sample of the ring: I' near its
+    ceiling ln 8 and no mode captured, EBGAN's and GAN's values drawn alike."""
+    runs = make_trials(table1_configs(SMALL_ARCH, epochs=epochs), rng_seed=seed, n_diverged=0, n_error=0)
+    rng = np.random.default_rng(seed)
+    runs["dataset"] = dataset
+    runs["scoreSamples"] = 500
+    runs["Iprime"] = 2.07 + rng.normal(0, 0.003, len(runs))
+    runs["modesCaptured"] = 0.0
+    runs["highQualityFrac"] = rng.uniform(0, 0.008, len(runs))
+    runs["modesCapturedPerEpoch"] = [[0.0] * epochs for _ in range(len(runs))]
+    return runs
+
+
+def test_a_mixture_s_references_capture_no_mode_and_are_cached(no_mnist_unless_passed):
+    runs = chance_like()
+    chance, text = floors.chance_floor(runs, draws=3)
+    assert set(chance["reference"]) == set(datasets.get("ring8").chance_references(10, 0))
+    assert (chance["modesCapturedMax"] == 0).all() and (chance["IprimeMax"] > 2.0).all()
+    assert "3 draws of 500 samples" in text
+    again, _ = floors.chance_floor(runs, draws=3)            # from the cache, the same
+    pd.testing.assert_frame_equal(chance, again)
+
+
+def test_a_table_that_scores_like_chance_gets_no_evidence_and_says_it_does_not_beat_chance(no_mnist_unless_passed):
+    runs = chance_like()
+    configs = aggregate_seeds(runs)
+    chance, text = floors.chance_floor(runs, draws=3)
+    above = floors.above_chance(configs, chance, "modesCaptured")
+    assert (above["aboveChance"] == 0).all() and (above["aboveChanceLow"] == 0).all()
+    for measure in ("modesCaptured", "Iprime", "highQualityFrac"):
+        verdicts = summary_table(configs.assign(Iprime=configs[measure]))["verdict"]
+        assert set(verdicts) - {""} == {"no evidence"}, measure
+    lines = floors.basis_lines(runs, configs, chance, text)
+    assert any("EBGAN 0% [0%," in line for line in lines)
+    assert any("do not beat chance" in line for line in lines)
+
+
+def test_a_family_still_rising_is_counted_and_warned_about_and_a_short_grid_cannot_tell():
+    runs = make_trials(table1_configs(SMALL_ARCH, epochs=25), rng_seed=2, n_diverged=0, n_error=0)
+    rising = runs["model"] == "GAN"
+    runs.loc[rising, "IprimePerEpoch"] = pd.Series([list(0.2 * np.arange(25)) for _ in range(rising.sum())],
+                                                   index=runs.index[rising])
+    runs.loc[~rising, "IprimePerEpoch"] = pd.Series([[5.0] * 25 for _ in range((~rising).sum())],
+                                                    index=runs.index[~rising])
+    conv = floors.convergence_table(runs).set_index("model")
+    assert conv.loc["GAN", "stillImproving"] == 1 and conv.loc["EBGAN", "stillImproving"] == 0
+    lines = floors.basis_lines(runs, aggregate_seeds(runs), None, "chance rows not computed: no MNIST")
+    assert any(line.startswith("Warning") and "GAN" in line and "EBGAN" not in line for line in lines)
+    assert any("Chance floor unknown: chance rows not computed" in line for line in lines)
+    recorded = runs.assign(stillImproving=False)               # a recorded column wins over the curves
+    assert floors.convergence_table(recorded)["stillImproving"].eq(0).all()
+    short = make_trials(table1_configs(SMALL_ARCH, epochs=5), n_diverged=0, n_error=0)
+    line = floors.basis_lines(short, aggregate_seeds(short), None, "-")[-1]
+    assert "cannot be told" in line and "at most 5 scored epochs" in line
+
+
+def test_the_page_and_summary_say_what_the_verdict_stands_on(tmp_path, no_mnist_unless_passed):
+    folder = write_grid(tmp_path / "ring", chance_like(epochs=10))
+    out = tmp_path / "out"
+    write_report(folder, out)
+    summary = (out / "summary.md").read_text()
+    assert "### What the verdict stands on" in summary and "do not beat chance" in summary
+    assert "uniformCircle" in summary and (out / "chance.csv").is_file() and (out / "convergence.csv").is_file()
+    assert "What the verdict stands on" in (out / "index.html").read_text()
+
+
+@pytest.mark.parametrize("dataset", ["mnist"])
+def test_without_mnist_the_chance_rows_are_missing_with_the_reason(dataset, no_mnist_unless_passed, monkeypatch):
+    monkeypatch.setenv("HARNESS_DATA_DIR", "/nonexistent/mnist")
+    runs = make_trials(table1_configs(SMALL_ARCH), n_diverged=0, n_error=0)
+    chance, text = floors.chance_floor(runs, "/nonexistent/mnist")
+    assert chance is None and text.startswith("chance rows not computed:")
