@@ -12,8 +12,8 @@ expected best of n configs, with an interval whose coverage is simulated).
   shuffling it alone makes combinations the grid never ran, so part of its importance is the
   model's extrapolation.
 - Budget: per family and subgrid, Tang et al. 2020's expected best of n with the bootstrap-t
-  interval of budget.expected_best_interval (drawn for n <= BUDGET_MAX_FRACTION x N only) and
-  the exact spread of the best of n itself (analysis.best_of_n_quantiles).
+  interval of budget.expected_best_interval (drawn for n <= BUDGET_MAX_FRACTION x N only, N/16
+  for a heavy right tail) and the exact spread of the best of n itself (analysis.best_of_n_quantiles).
 """
 from __future__ import annotations
 
@@ -230,7 +230,8 @@ def budget_curve(values: np.ndarray, ns: np.ndarray | None = None,
     expected: Tang et al. 2020's estimator. lo, hi: the `band` quantiles of the best of n
     itself (exact). ciLow, ciHigh: budget.expected_best_interval's bootstrap-t interval of the
     expectation, for a larger space of configs of which the grid is a sample; NaN for
-    n > budget.BUDGET_MAX_FRACTION x N, where N values cannot bound the best of n.
+    n > budget.BUDGET_MAX_FRACTION x N (N/16 for a heavy right tail: budget.max_fraction_for),
+    where N values cannot bound the best of n.
     """
     v = np.sort(np.asarray(values, dtype=float))
     cols = ["n", "expected", "lo", "hi", "ciLow", "ciHigh"]

@@ -237,7 +237,8 @@ def draw_budget(budget: pd.DataFrame, configs: pd.DataFrame, anchor: float | Non
     style.suptitle(fig, f"Best score against budget — {title}\nexpected best of n random configs (Tang et "
                         f"al. 2020's unbiased estimator); families: light band {band}% of draws, dark band "
                         f"95% bootstrap-t interval of the expectation, drawn for n ≤ "
-                        f"{BUDGET_MAX_FRACTION:g} N only: beyond it N configs cannot bound the best of n")
+                        f"{BUDGET_MAX_FRACTION:g} N only (N/16 for a heavy right tail): beyond it N configs "
+                        "cannot bound the best of n")
     return fig
 
 

@@ -149,7 +149,7 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
     csv(budget, "budget.csv")
     note = (f"<p>The interval of the expectation (ciLow, ciHigh in budget.csv; the dark band): "
             f"{esc(BUDGET_INTERVAL.replace('BUDGET_MAX_FRACTION', f'{BUDGET_MAX_FRACTION:g}'))}. "
-            f"Beyond n = {BUDGET_MAX_FRACTION:g} N it is left out (empty): the best of n leans on the top N/n of the N "
+            f"Beyond it it is left out (empty): the best of n leans on the top N/n of the N "
             "configs, too few to bound it with the coverage it claims (python -m "
             "harness.report.budget simulates the coverage).</p>")
     sections.append(_section("budget", "Best score against budget", progress,

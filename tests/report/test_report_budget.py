@@ -92,3 +92,28 @@ def test_expected_max_targets():
     m = budget.expected_max(d["mixture"]["cdf"], 1, d["mixture"]["support"])
     z = 1 / 0.3
     assert m == pytest.approx(0.7 * (1 * sps.norm.cdf(z) + 0.3 * sps.norm.pdf(z)), rel=1e-6)
+
+
+# --- heavy right tails -------------------------------------------------------------------------
+
+def test_the_tail_ratio_tells_heavy_right_tails_from_light_ones():
+    rng = np.random.default_rng(5)
+    light = [budget.tail_ratio(d(rng)) for d in (lambda r: r.normal(size=672), lambda r: r.exponential(size=672),
+                                                   lambda r: r.beta(2, 5, size=672))]
+    heavy = [budget.tail_ratio(d(rng)) for d in (lambda r: r.pareto(3.0, size=672),
+                                                   lambda r: r.lognormal(0, 1, size=672))]
+    assert max(light) < budget.HEAVY_TAIL_RATIO < min(heavy)
+    assert budget.max_fraction_for(rng.pareto(3.0, size=672)) == budget.HEAVY_MAX_FRACTION
+
+
+@pytest.mark.parametrize("distribution", ["lomax", "lognormal"])
+def test_a_heavy_tail_is_drawn_only_where_the_interval_covers(distribution):
+    """At N = 672, n = 150 covered 0.88-0.91 (a quarter of N was drawn before); now the interval
+    stops at N/16 = 42, where it covers about 0.94 (200 replications in the docstring's table;
+    here 100, so the bound leaves room for sampling: sd about 0.024)."""
+    ns = [10, 42, 150]
+    table = budget.budget_coverage(distribution, 672, ns=ns, replications=100, resamples=300, seed=3)
+    drawn = table.set_index("n")["drawn"]
+    assert drawn[150] < 0.1 and drawn[42] > 0.9                 # cut where the tail is heavy
+    covered = table[table["n"] <= 42]["coverage"]
+    assert (covered >= 0.88).all() and covered.mean() >= 0.92
