@@ -5,8 +5,9 @@ consumes one, and every setting lands as a column of the results table, so a rea
 a row against Table 1.
 
 Settings are of two kinds:
-- common ones (harness.settings), fields of TrainConfig: Table 1's (nLayerG ... lr) and SPEC's
-  defaults where the paper is silent (epochs, batchSize, ...), the same for every family;
+- common ones (harness.settings), fields of TrainConfig: Table 1's (nLayerG ... lr), SPEC's
+  defaults where the paper is silent (epochs, batchSize, ...) and the networks' (normG, normD,
+  initStdG, initStdD: Appendix C's by default), the same for every family;
 - a family's own ones (EBGAN's margin and wPT, WGAN-GP's lambdaGP and nCritic, ...), declared
   with their defaults by the family (`harness.families`) and held in `cfg.settings`. They read
   as attributes too (`cfg.margin`), and are columns only in their family's rows: in the
@@ -19,13 +20,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from harness import families
 from harness.families import Family, Settings
-from harness.settings import ADDED_SETTINGS, BUDGETS, COMMON_SETTINGS, TABLE1_SETTINGS, CommonSettings
+from harness.settings import ADDED_SETTINGS, BUDGETS, COMMON_SETTINGS, NORMS, TABLE1_SETTINGS, CommonSettings
 
 __all__ = ["TrainConfig", "ConfigError", "COMMON_SETTINGS", "TABLE1_SETTINGS", "setting_names",
            "steps_per_epoch", "total_steps", "scored_epochs", "g_steps"]
@@ -99,6 +101,10 @@ class TrainConfig(CommonSettings):
             (self.batchSize > self.trainImages, f"batchSize: {self.batchSize} > trainImages {self.trainImages}"),
             (self.budgetCounts not in BUDGETS,
              f"budgetCounts: {self.budgetCounts!r} is not one of {', '.join(BUDGETS)}"),
+            *((getattr(self, n) not in NORMS, f"{n}: {getattr(self, n)!r} is not one of {', '.join(NORMS)}")
+              for n in ("normG", "normD")),
+            *((not _positive(getattr(self, n)), f"{n}: {getattr(self, n)!r} must be a finite number > 0")
+              for n in ("initStdG", "initStdD")),
         ]
         return [message for bad, message in checks if bad]
 
@@ -106,6 +112,13 @@ class TrainConfig(CommonSettings):
     def spec(self) -> Family:
         """The family's plugin (harness/families/<family>.py)."""
         return families.get(self.family)
+
+    @property
+    def norm_d(self) -> str:
+        """D's hidden normalization as trained: the family's own where it declares one
+        (`Family.d_norm`: WGAN-GP's layer norm, BEGAN's none), else the config's normD.
+        (G's is normG; `families.norm_override` says when the family's norm replaced normD.)"""
+        return self.spec.d_norm if self.spec.d_norm is not None else self.normD
 
     @property
     def model(self) -> str:
@@ -152,10 +165,14 @@ class TrainConfig(CommonSettings):
         return {k: v for k, v in d.items() if k not in ADDED_SETTINGS or v != ADDED_SETTINGS[k]}
 
     def shape_key(self) -> tuple:
-        """Configs with equal keys have identical tensor shapes and loops (they can be packed)."""
+        """Configs with equal keys have identical tensor shapes and loops (they can be packed).
+
+        The norms as trained (normG, `norm_d`) are in it: a pack's layers are one kind for all
+        its members. The init stds are not: each member is initialized as its reference run is
+        (harness.engine.pack.build_pack), so members of different initStdG/initStdD pack."""
         return (self.family, self.nLayerG, self.nLayerD, self.sizeG, self.sizeD, self.nz,
                 self.batchSize, self.trainImages, self.epochs, self.scoreSamples,
-                self.epochScoreSamples, self.budgetCounts, self.dataset,
+                self.epochScoreSamples, self.budgetCounts, self.dataset, self.normG, self.norm_d,
                 *(self.settings[s] for s in self.spec.shape_settings))
 
 
@@ -199,6 +216,10 @@ def _typed(v: Any, type_name: str) -> Any:
     if type_name == "int" and isinstance(v, float) and v.is_integer():
         return int(v)
     return v
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
 def _hash(d: dict[str, Any]) -> str:

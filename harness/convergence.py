@@ -9,6 +9,9 @@ the scatter is the residuals' about that line, which contain each epoch's sampli
 scores come from a few hundred or thousand samples) and the training's own wobble. A rise
 counts when it exceeds twice its standard error (a one-sided test at about 2.5% for normal
 residuals): a flat noisy curve is not improving, a curve still climbing through its noise is.
+It must also exceed the measure's resolution (Dataset.primary_resolution: 0.01 nats of I', half
+a mode), so that a collapsed generator creeping from 1e-9 to 1e-7 with no scatter at all is not
+called improving.
 
 The quarter takes at least MIN_POINTS epochs, so that the residuals have 2 degrees of freedom
 (a flat curve then passes Z by chance about 9% of the time; at 25 epochs, 7 points, about 5%).
@@ -27,9 +30,11 @@ Z = 2.0                 # the rise must exceed Z standard errors of itself
 WARN_SHARE = 0.20       # above this share of a family still improving, its budget is short for the grid
 
 
-def still_improving(curve: Sequence[float]) -> bool | None:
+def still_improving(curve: Sequence[float], resolution: float = 0.0) -> bool | None:
     """Did the last quarter of `curve` (one score per epoch) rise by more than Z standard errors
-    of that rise? None with fewer than MIN_EPOCHS finite scores (or a run that ended early)."""
+    of that rise, and by more than `resolution` (the smallest change of the measure that means
+    anything: a generator collapsed to one class whose I' climbs from 1e-9 to 1e-7 has a tiny
+    scatter, but is not improving)? None with fewer than MIN_EPOCHS finite scores."""
     y = np.asarray([v for v in curve if v is not None], dtype=float)
     if len(y) < MIN_EPOCHS or not np.isfinite(y).all():
         return None
@@ -38,7 +43,7 @@ def still_improving(curve: Sequence[float]) -> bool | None:
     x -= x.mean()
     slope = float((x * (q - q.mean())).sum() / (x * x).sum())
     rise = slope * (len(q) - 1)
-    if rise <= 0:
+    if rise <= max(resolution, 0.0):
         return False
     resid = q - q.mean() - slope * x
     se_slope = math.sqrt(float((resid ** 2).sum()) / (len(q) - 2) / float((x * x).sum()))

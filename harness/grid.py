@@ -20,7 +20,9 @@ every Table-1 setting and every setting of its own (ebgan: margin and wPT; wgan_
 nCritic; ...), and no other family's. A family may also list a shared setting (a `settings`
 key), which overrides `settings` for it. No setting falls back to a hidden default: the file
 states everything a result row records (the dataset excepted: a grid without `dataset:` is an
-MNIST grid, as every grid was before datasets were plugins).
+MNIST grid, as every grid was before datasets were plugins; and the networks' settings normG,
+normD, initStdG and initStdD: a grid without them trains Appendix C's nets, as every grid did
+before they were settings).
 
 Order: seeds outermost, then families and list entries in file order, then the product in
 the order Table 1's settings, the family's own, the shared ones (the last varies fastest) with
@@ -47,6 +49,7 @@ import yaml
 from harness import datasets, families
 from harness.config import COMMON_SETTINGS, TABLE1_SETTINGS, ConfigError, TrainConfig
 from harness.errors import HarnessError, report
+from harness.settings import NET_SETTINGS
 
 DEFAULT_MAX_CONFIGS = 1_000_000  # runs (configs x seeds) a grid may expand to; --max-configs raises it
 TOP_KEYS = ("name", "description", "dataset", "mini", "settings", "seeds", "families")
@@ -364,7 +367,7 @@ class _Reader:
                 raise self.error(f"{where}.{name}", "missing",
                                  f"add {name}: [{_yaml(_default(name))}] (or the values you want)")
         for name in SHARED_SETTINGS:
-            if name not in entry and name not in settings:
+            if name not in entry and name not in settings and name not in NET_SETTINGS:
                 raise self.error(f"settings.{name}", "missing",
                                  f"add {name}: {_yaml(_default(name))} under settings (SPEC's default; "
                                  f"no setting is implicit)")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 # Settings that define *what* is trained (the hashed identity of a config), as opposed to
 # bookkeeping that does not change the trajectory.
 TABLE1_SETTINGS = ("nLayerG", "nLayerD", "sizeG", "sizeD", "dropoutD", "optimD", "optimG", "lr")
+NORMS = ("batch", "layer", "none")   # a hidden layer's normalization (harness.nets.plain builds them)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,14 @@ class CommonSettings:
     # What the run trains on and is scored against: a registered dataset (harness/datasets/),
     # given by a grid file's top-level `dataset:` key.
     dataset: str = "mnist"
+    # -- the networks: Appendix C's by default (harness/nets/plain.py); other papers' nets (the
+    #    2D mixtures' GANs) as settings -------------------------------------------------------
+    normG: str = "batch"      # G's hidden normalization, one of NORMS (none on G's output layer)
+    normD: str = "batch"      # D's hidden normalization, one of NORMS (none on D's input and output
+                              #   layers); a family that declares its own (WGAN-GP's layer norm,
+                              #   BEGAN's none: Family.d_norm) trains D with that instead
+    initStdG: float = 0.02    # G's Linear weights ~ N(0, initStdG), biases 0
+    initStdD: float = 0.002   # D's Linear weights ~ N(0, initStdD), biases 0
     # -- which run -------------------------------------------------------------------------
     seed: int = 0
 
@@ -53,4 +62,8 @@ COMMON_SETTINGS = tuple(f.name for f in dataclasses.fields(CommonSettings))   # 
 BUDGETS = ("dSteps", "gSteps")
 # Settings added after results were recorded, with the value every earlier run had: a config's
 # id hashes them only when they differ from it, so the ids of earlier runs still match.
-ADDED_SETTINGS = {"budgetCounts": "dSteps", "dataset": "mnist"}
+ADDED_SETTINGS = {"budgetCounts": "dSteps", "dataset": "mnist",
+                  "normG": "batch", "normD": "batch", "initStdG": 0.02, "initStdD": 0.002}
+# The networks' settings. A grid file may leave them out: its configs then train Appendix C's
+# nets (CommonSettings' defaults), as every grid written before they were settings does.
+NET_SETTINGS = ("normG", "normD", "initStdG", "initStdD")

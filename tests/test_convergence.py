@@ -51,3 +51,9 @@ def test_every_run_records_its_verdict_and_a_mixture_its_own_measures_per_epoch(
                                            ("grid25", "modesCaptured")])
 def test_each_dataset_names_its_primary_measure(name, primary):
     assert datasets.get(name).primary_measure == primary
+
+
+def test_a_rise_below_the_measure_s_resolution_is_not_improving():
+    creeping = np.geomspace(1e-9, 1e-7, 25)           # a collapsed generator: no scatter, no real rise
+    assert still_improving(creeping) is True and still_improving(creeping, resolution=0.01) is False
+    assert still_improving(np.r_[np.zeros(18), np.arange(1, 8)], resolution=0.5) is True   # a mode per epoch

@@ -249,6 +249,8 @@ BAD: list[tuple[str, Any, str, str]] = [  # id, document, key expected, another 
     ("invalid-yaml", "seeds: [0\nfamilies: {gan: }\n", "line", "invalid YAML"),
     ("duplicate-key", "seeds: [0]\nseeds: [1]\n", "line 2", "twice"),
     ("bad-name", edit(lambda d: d.update(name="../escape")), "name", "folder name"),
+    ("unknown-norm", edit(lambda d: gan(d).update(normD=["batch", "group"])), "families.gan.normD", "'group'"),
+    ("zero-init-std", edit(lambda d: d["settings"].update(initStdG=0)), "settings.initStdG", "must be a finite"),
 ]
 
 
@@ -262,6 +264,20 @@ def test_bad_grid_raises_one_line(tmp_path, doc, key, part):
     assert msg.startswith(f"{path}: {key}"), msg
     assert part in msg, msg
     assert info.value.key.startswith(key) and info.value.fix
+
+
+def test_the_networks_settings_may_be_left_out_and_then_are_appendix_cs(tmp_path):
+    """normG, normD, initStdG and initStdD came after the grids: a grid without them trains Appendix
+    C's nets; given under settings they apply to every family, listed under a family they vary."""
+    plain = load_grid(write(tmp_path, base(), "plain.yaml")).configs
+    assert {(c.normG, c.normD, c.initStdG, c.initStdD) for c in plain} == {("batch", "batch", 0.02, 0.002)}
+    doc = base()
+    doc["settings"].update(normG="none", initStdD=0.05)
+    doc["families"]["gan"]["normD"] = ["batch", "none"]
+    g = load_grid(write(tmp_path, doc, "nets.yaml"))
+    assert {(c.family, c.normG, c.normD, c.initStdD) for c in g.configs} == {
+        ("gan", "none", "batch", 0.05), ("gan", "none", "none", 0.05), ("ebgan", "none", "batch", 0.05)}
+    assert len(g.configs) == 6
 
 
 def test_missing_file(tmp_path):

@@ -26,6 +26,8 @@ class Dataset:
     # The measure a run's convergence (stillImproving) and the first screen's verdict read: the
     # one measure on this dataset that no structureless sample passes. The others are secondary.
     primary_measure: str = "Iprime"
+    # The smallest rise of it that counts as improving (harness.convergence): I' in nats, 0.01.
+    primary_resolution: float = 0.01
     # A measure's value at which a run counts as trained (real data reach it), e.g. a mixture's
     # modesCaptured = its number of modes: the report gives each family's share of configs there.
     report_targets: dict[str, float] = {}

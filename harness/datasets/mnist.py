@@ -4,6 +4,7 @@ of classifiers/ (I', the inception score, FID against the test set's features). 
 come from harness.data; the scorer is harness.metrics.Scorer."""
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -42,12 +43,7 @@ class MNIST(Dataset):
         """Images with no digit in them, [n, 1024] in [-1, 1] each: uniformNoise, every pixel uniform;
         gaussianNoise, each pixel independent with the training set's mean and std of that pixel
         (clipped to [-1, 1]); meanImage, the training set's mean image, n times."""
-        train = load_mnist("train", data_dir).images                       # uint8 [60000, 28, 28]
-        mean = train.mean(0, dtype=np.float64)
-        # per-pixel variance E[x^2] - E[x]^2, without a float copy of the training set
-        var = np.einsum("nij,nij->ij", train, train, dtype=np.float64) / len(train) - mean ** 2
-        mean_image = to_tensor32(mean[None]).flatten(1)                    # [1, 1024], padding -1
-        std = to_tensor32(np.sqrt(var.clip(0))[None]).flatten(1) + 1       # std / 127.5, padding 0
+        mean_image, std = _pixel_statistics(str(data_dir) if data_dir is not None else None)
         rng = np.random.default_rng(seed)
         noise = torch.from_numpy(rng.standard_normal((n, self.dim), dtype=np.float32))
         return {"uniformNoise": torch.from_numpy(rng.uniform(-1, 1, (n, self.dim)).astype(np.float32)),
@@ -89,3 +85,17 @@ class MNIST(Dataset):
 
 
 DATASET = MNIST()
+
+
+@functools.lru_cache(maxsize=2)
+def _pixel_statistics(data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training set's mean image and per-pixel std, [1, 1024] each in the models' scale
+    (mean padded with -1, std with 0), computed once per folder: every draw of the chance
+    references uses them."""
+    train = load_mnist("train", data_dir).images                       # uint8 [60000, 28, 28]
+    mean = train.mean(0, dtype=np.float64)
+    # per-pixel variance E[x^2] - E[x]^2, without a float copy of the training set
+    var = np.einsum("nij,nij->ij", train, train, dtype=np.float64) / len(train) - mean ** 2
+    mean_image = to_tensor32(mean[None]).flatten(1)                    # [1, 1024], padding -1
+    std = to_tensor32(np.sqrt(var.clip(0))[None]).flatten(1) + 1       # std / 127.5, padding 0
+    return mean_image, std

@@ -146,7 +146,7 @@ class Loop:
         self.history: list[torch.Tensor] | None = [] if record_losses else None
         self.per_epoch: list[list[float]] = [[] for _ in range(K)]
         self.metrics = {m: [[] for _ in range(K)] for m in self.family.epoch_metrics}
-        self.primary = datasets.of(c).primary_measure
+        self.primary, self.resolution = datasets.of(c).primary_measure, datasets.of(c).primary_resolution
         self.alive_now, self.score_time, self.steps_run, self.train_time = list(range(K)), 0.0, 0, 0.0
 
     def body(self, real: torch.Tensor, z: torch.Tensor, g_step: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -282,7 +282,7 @@ class Loop:
                 device=str(self.device),
                 samplesPath=str(Path(samples_dir) / f"{cfg.config_id}.png") if ok and samples_dir is not None else None,
                 epochMetrics={m: values[k] for m, values in self.metrics.items()},
-                stillImproving=still_improving(self.curve(k)) if ok else None,
+                stillImproving=still_improving(self.curve(k), self.resolution) if ok else None,
                 lossHistory=[tuple(x) for x in hist[k][: int(steps_list[k])]],
                 extraScores=final[k].extra if ok else {},
                 **(final[k] if ok else Scores.missing()).core()))

@@ -7,9 +7,9 @@ gives it the `Pack` backend: stacked models (harness.nets.stacked), per-member o
 (harness.engine.pack_optim), the speed switches (harness.engine.cuda). The members' losses are
 summed, and since  d(sum_j L_j)/d theta_k = dL_k/d theta_k,  each member gets exactly the
 gradient it would get alone. Each member keeps its own optimizer, learning rate, betas or
-momentum, family settings (`hp` tensors of shape [K]), family state (BEGAN's k_t), dropout, seed
-and divergence status; settings that shape the loop (WGAN-GP's nCritic) are in `shape_key()`,
-so members share them.
+momentum, family settings (`hp` tensors of shape [K]), family state (BEGAN's k_t), dropout, seed,
+init stds (initStdG, initStdD) and divergence status; settings that shape the loop (WGAN-GP's
+nCritic) or the layers (normG, normD) are in `shape_key()`, so members share them.
 
 How a member stays equal to its run by the reference trainer (harness.engine.reference):
 - initialization: the member's reference G and D are built under `torch.manual_seed(seed)`,
@@ -65,7 +65,7 @@ from harness.engine.scoring import sample_chunks
 from harness.engine.streams import Streams
 from harness.engine.timing import StepClock, pick_device
 from harness.metrics import Scorer
-from harness.nets.plain import D_INIT_STD, G_INIT_STD, LayerNorm
+from harness.nets.plain import LayerNorm
 from harness.nets.stacked import (
     DropoutRNG,
     Masks,
@@ -93,23 +93,33 @@ def load_member(packed: nn.Module, k: int, member: nn.Module) -> None:
             getattr(s, name)[k].copy_(getattr(o, name))
 
 
+@torch.no_grad()
+def normal_per_member(weight: torch.Tensor, stds: list[float]) -> None:
+    """Stacked weights [K, ...] ~ N(0, stds[k]) in slice k: one draw for the stack when they are equal."""
+    if len(set(stds)) == 1:
+        nn.init.normal_(weight, 0.0, stds[0])
+    else:
+        for k, std in enumerate(stds):
+            nn.init.normal_(weight[k], 0.0, std)
+
+
 def build_pack(configs: list[TrainConfig], device: torch.device, masks: Masks, init: Init = "reference"
                ) -> tuple[nn.Module, nn.Module]:
     """The packed G and D of `configs` (harness.nets.build_stacked).
 
     init="reference": member k initialized exactly as the reference trainer initializes it
-    (harness.nets.build, on the CPU, member by member). init="random": the stacks drawn at once on
-    the device from the same distributions (harness.nets.plain's N(0, std) weights, zero biases),
-    not any member's reference initialization: for throughput, where building 96 members one by
-    one would cost more than the steps timed."""
+    (harness.nets.build, on the CPU, member by member), its own initStdG / initStdD included.
+    init="random": the stacks drawn at once on the device from the same distributions (N(0, std)
+    weights, each member's std, zero biases), not any member's reference initialization: for
+    throughput, where building 96 members one by one would cost more than the steps timed."""
     rng = DropoutRNG(masks, device, min(cfg.seed for cfg in configs))
     if init == "random":
         with torch.device(device):
             G, D = nets.build_stacked(configs, rng)
-        for net, std in ((G, G_INIT_STD), (D, D_INIT_STD)):
+        for net, stds in ((G, [cfg.initStdG for cfg in configs]), (D, [cfg.initStdD for cfg in configs])):
             for m in net.modules():
                 if isinstance(m, StackedLinear):
-                    nn.init.normal_(m.weight, 0.0, std)
+                    normal_per_member(m.weight, stds)
         rng.members = [torch.Generator().manual_seed(cfg.seed) if cfg.dropoutD else None for cfg in configs]
         return G, D
     G, D = nets.build_stacked(configs, rng)

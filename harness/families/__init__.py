@@ -2,8 +2,9 @@
 
 A family is a `Family` (harness/families/base.py) whose module ends with `FAMILY = MyFamily()`.
 Everything that varies by family lives there: its settings and their defaults and checks, the
-shape of its D (a score head or an auto-encoder, batch or layer norm: harness.nets builds it),
-its D and G losses, its D steps per G step, whether it packs, its report label(s) and colour.
+shape of its D (a score head or an auto-encoder; a norm of its own where it needs one, else the
+config's normD: harness.nets builds it), its D and G losses, its D steps per G step, whether it
+packs, its report label(s) and colour.
 The grid loader, both trainers, the sweep and the report only ask the registry:
 
     families.get("ebgan")        # the Family registered under a grid file's key
@@ -25,12 +26,17 @@ random stream (`draw.rand(B, 1)`: per member, drawn as the reference run draws i
 """
 from __future__ import annotations
 
-from harness.families.base import HEADS, NORMS, Family, Settings, fp32
+from typing import TYPE_CHECKING
+
+from harness.families.base import HEADS, Family, Settings, fp32
 from harness.plugins import Registry
-from harness.settings import COMMON_SETTINGS
+from harness.settings import COMMON_SETTINGS, NORMS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from harness.config import TrainConfig
 
 __all__ = ["Family", "Settings", "fp32", "register", "unregister", "load_module", "all", "names", "find", "get",
-           "colors", "family_of_model", "setting_owner"]
+           "colors", "family_of_model", "setting_owner", "norm_override"]
 ENV = "HARNESS_FAMILIES"
 
 
@@ -38,8 +44,8 @@ ENV = "HARNESS_FAMILIES"
 
 def _check(family: Family, others: list[Family]) -> None:
     """A family's names must collide with nothing: one column, one meaning; one label, one family."""
-    if family.d_head not in HEADS or family.d_norm not in NORMS:
-        raise ValueError(f"family {family.name}: d_head must be one of {HEADS}, d_norm one of {NORMS}")
+    if family.d_head not in HEADS or (family.d_norm is not None and family.d_norm not in NORMS):
+        raise ValueError(f"family {family.name}: d_head must be one of {HEADS}, d_norm None or one of {NORMS}")
     if not family.colors:
         raise ValueError(f"family {family.name}: give colors = {{'LABEL': '#rrggbb'}}")
     for s in family.settings:
@@ -89,3 +95,17 @@ def family_of_model(label: str) -> Family | None:
 def setting_owner(name: str) -> Family | None:
     """The family a (non-common) setting belongs to."""
     return next((f for f in all() if name in f.settings), None)
+
+
+_NORM_WORDS = {"batch": "its own batch norm", "layer": "its own layer norm", "none": "no normalization"}
+
+
+def norm_override(cfg: TrainConfig) -> str | None:
+    """A sentence for the report when cfg's family trains D with a normalization of its own
+    (`Family.d_norm`) other than the config's normD, e.g. "WGAN-GP trains D with its own layer
+    norm (normD 'batch' of the grid does not apply)"; None when normD is what D is trained with."""
+    family = get(cfg.family)
+    if family.d_norm is None or family.d_norm == cfg.normD:
+        return None
+    return (f"{family.title or family.name} trains D with {_NORM_WORDS[family.d_norm]} "
+            f"(normD {cfg.normD!r} of the grid does not apply)")

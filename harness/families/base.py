@@ -15,7 +15,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 HEADS = ("score", "autoencoder")   # D's output: one number per image, or (reconstruction, code)
-NORMS = ("batch", "layer", "none")   # D's hidden normalization
 
 
 def fp32(formula: Callable) -> Callable:
@@ -62,7 +61,8 @@ class Family:
     """One GAN formulation. Subclass it in `harness/families/<name>.py`; override what differs.
 
     The defaults below are the paper's fully connected G and a D with one score per image
-    (GAN's D), batch norm, one D step per G step, packable.
+    (GAN's D), normalized as the config says (normD: batch norm by default), one D step per G
+    step, packable.
     """
     name: str = ""                    # the grid file's key and the `family` column, e.g. "wgan_gp"
     title: str = ""                   # how the dry run names the family, e.g. "WGAN-GP"
@@ -71,7 +71,8 @@ class Family:
     colors: dict[str, str] = {}       # model label -> colour (the first is the family's main label)
     packs: bool = True                # can harness.engine.pack train several configs of it as one stacked model?
     d_head: str = "score"             # D's output: one of HEADS (harness.nets builds it)
-    d_norm: str = "batch"             # D's hidden normalization: one of NORMS (see harness.nets.plain)
+    d_norm: str | None = None         # D's hidden normalization where the family requires one (one of
+                                      #   harness.settings.NORMS: WGAN-GP's layer, BEGAN's none); None: normD's
     needs_double_backward: bool = False   # its D loss differentiates D's input gradient (a penalty)
     epoch_metrics: tuple[str, ...] = ()   # names in `state` the loop averages per epoch: result column <name>PerEpoch
     rank: float = 100.0               # where its rows and bars come in reports (lower first)

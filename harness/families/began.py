@@ -4,8 +4,9 @@ that keeps L(G(z)) at gamma times L(x).
 
 Settings: gamma (the diversity ratio; the paper shows 0.3, 0.5 and 0.7) and lambdaK (k's
 learning rate, the paper's 0.001). k_0 = 0. Model: EBGAN's auto-encoder D (harness.nets.plain),
-without batch norm: the BEGAN paper's auto-encoder has none (its D must reconstruct each image
-alone, and batch norm would make a sample's reconstruction, so its loss, depend on the batch).
+without batch norm, whatever the config's normD says (`d_norm`): the BEGAN paper's auto-encoder
+has none (its D must reconstruct each image alone, and batch norm would make a sample's
+reconstruction, so its loss, depend on the batch).
 
 When k moves: after each G step, from L(x) of that step's D loss and L(G(z)) of its G loss
 (the paper's k_{t+1} = k_t + lambda_k (gamma L(x) - L(G(z_G)))), then used by the next D step.

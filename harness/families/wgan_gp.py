@@ -6,7 +6,8 @@ default 5), Algorithm 1's defaults. Algorithm 1's Adam (lr 1e-4, betas (0, 0.9))
 family default: optimizer settings are the grid's (see grids/table1_families.yaml).
 
 The critic: GAN's fully connected D with one output, but LAYER norm where GAN's D has batch
-norm (harness.nets.plain.LayerNorm, at the same places). The penalty is per sample, and batch
+norm (harness.nets.plain.LayerNorm, at the same places), whatever the config's normD says
+(`d_norm`: families.norm_override tells the report). The penalty is per sample, and batch
 norm would make each sample's critic value, and so its gradient, depend on the others of the
 batch; the paper drops batch norm from the critic and suggests layer norm in its place.
 

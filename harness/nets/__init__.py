@@ -17,8 +17,9 @@ __all__ = ["build", "build_stacked", "linear_weights"]
 
 
 def build_stacked(configs: list[TrainConfig], rng: DropoutRNG) -> tuple[nn.Module, nn.Module]:
-    """The stacked G and D of K configs of one shape, D as their family declares (a penalty on
-    D's input gradient needs plain-autograd linears: `needs_double_backward`)."""
+    """The stacked G and D of K configs of one shape, D's head as their family declares, the norms
+    as the configs give them (normG, `TrainConfig.norm_d`; a penalty on D's input gradient needs
+    plain-autograd linears: `needs_double_backward`)."""
     family = configs[0].spec
-    return build_stacked_models(configs, rng, head=family.d_head, norm=family.d_norm, dim=datasets.of(configs[0]).dim,
+    return build_stacked_models(configs, rng, head=family.d_head, dim=datasets.of(configs[0]).dim,
                                 grad_in_place=not family.needs_double_backward)

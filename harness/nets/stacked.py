@@ -11,8 +11,9 @@ have identical shapes (`TrainConfig.shape_key()`) are K slices of stacked tensor
 - a penalty on D's input gradient (WGAN-GP) needs a double backward: its D is built from
   StackedLinear(grad_in_place=False), plain autograd ops, so autograd differentiates it twice.
 
-The models follow harness.nets.plain's layer rules (Appendix C); `build_stacked` builds them with
-zero weights, and harness.engine.pack loads each member's own initialization into its slice.
+The models follow harness.nets.plain's layer rules (Appendix C, or the config's normG / normD);
+`build_stacked` builds them with zero weights, and harness.engine.pack loads each member's own
+initialization (its own initStdG / initStdD) into its slice.
 """
 from __future__ import annotations
 
@@ -219,9 +220,9 @@ def stacked_hidden_layers(K: int, n: int, d_in: int, width: int, bn_first: bool,
 class PackedGenerator(nn.Module):
     """K Generators: z [K, N, nz] -> samples [K, N, dim]."""
 
-    def __init__(self, K: int, nz: int, nLayerG: int, sizeG: int, dim: int):
+    def __init__(self, K: int, nz: int, nLayerG: int, sizeG: int, dim: int, norm: str = "batch"):
         super().__init__()
-        self.net = nn.Sequential(*stacked_hidden_layers(K, nLayerG - 1, nz, sizeG, True, [0.0] * K, None),
+        self.net = nn.Sequential(*stacked_hidden_layers(K, nLayerG - 1, nz, sizeG, True, [0.0] * K, None, norm),
                                  StackedLinear(K, sizeG, dim), nn.Tanh())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -249,12 +250,13 @@ class PackedDiscriminator(nn.Module):
         return self.head(h).squeeze(-1)
 
 
-def build_stacked_models(configs: list[TrainConfig], rng: DropoutRNG, head: str, norm: str, dim: int,
+def build_stacked_models(configs: list[TrainConfig], rng: DropoutRNG, head: str, dim: int,
                          grad_in_place: bool = True) -> tuple[PackedGenerator, PackedDiscriminator]:
-    """Stacked G and D of the shape of `configs` (zero weights: harness.engine.pack loads the members)."""
+    """Stacked G and D of the shape of `configs` (zero weights: harness.engine.pack loads the
+    members), normalized as they are (normG and `norm_d`, in `shape_key()`: one for all members)."""
     c, K = configs[0], len(configs)
-    G = PackedGenerator(K, c.nz, c.nLayerG, c.sizeG, dim)
+    G = PackedGenerator(K, c.nz, c.nLayerG, c.sizeG, dim, c.normG)
     D = PackedDiscriminator(K, head, c.nLayerD, c.sizeD,
-                            [cfg.dropoutRate if cfg.dropoutD else 0.0 for cfg in configs], rng, dim, norm,
+                            [cfg.dropoutRate if cfg.dropoutD else 0.0 for cfg in configs], rng, dim, c.norm_d,
                             grad_in_place)
     return G, D

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from harness import datasets
-from harness.config import setting_names
+from harness import datasets, families
+from harness.config import TrainConfig, setting_names
 
 # A diverged config has no samples to score; where a number is needed it scores the bottom of
 # the I' scale: I' is a mean of KL divergences, so >= 0, and a generator that collapsed to one
@@ -100,6 +100,16 @@ def primary_measure(runs: pd.DataFrame) -> str:
     dataset = _dataset(runs)
     primary = dataset.primary_measure if dataset else "Iprime"
     return primary if primary in runs else "Iprime"
+
+
+def norm_notes(runs: pd.DataFrame) -> list[str]:
+    """A sentence per family whose D trains with a normalization of its own, not the grid's normD
+    (harness.families.norm_override: WGAN-GP's layer norm, BEGAN's none). Tables from before
+    normD was recorded trained Appendix C's batch norm."""
+    normd = runs["normD"].fillna("batch") if "normD" in runs else pd.Series("batch", index=runs.index)
+    pairs = sorted(set(zip(runs["family"], normd)))
+    notes = (families.norm_override(TrainConfig(family=f, normD=d)) for f, d in pairs if families.find(f))
+    return [n for n in notes if n]
 
 
 def report_targets(runs: pd.DataFrame) -> dict[str, float]:

@@ -5,9 +5,9 @@ sample scores, and only if the runs had stopped improving when their budget ende
 
 - Chance: each of the dataset's structureless references (Dataset.chance_references: noise
   images and the mean image on MNIST; uniform on the bounding box and a moment-matched Gaussian
-  on a mixture) is drawn CHANCE_DRAWS times at the runs' sample count and scored by the
-  dataset's own scorer; per reference and measure, the median and the maximum over the draws.
-  Each family's share of configs above every reference's maximum on the primary measure
+  on a mixture) is drawn CHANCE_DRAWS times (fewer at large counts: chance_draws) at the runs'
+  sample count and scored by the dataset's own scorer; per reference and measure, the median
+  and the maximum over the draws. Each family's share of configs above every reference's maximum on the primary measure
   (Dataset.primary_measure), a diverged config below, with its Wilson 95% interval.
 - Convergence: each run's stillImproving (harness.convergence: its primary measure still rising
   over the last quarter of its scored epochs), computed here from the per-epoch column for
@@ -21,6 +21,7 @@ anchor is); without MNIST or the classifier they are None with the reason, never
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,16 @@ from harness.report.tables import by_model
 from harness.strict_json import dumps
 
 CHANCE_DRAWS = 20           # draws of each reference: the floor is their maximum
+# ... at most this many samples per reference in all: a chance score's spread over draws shrinks
+# as 1/sqrt(n), so 5 draws of 10,000 (MNIST's scoreSamples) bound it as 20 of 2,500 do, at the
+# cost of scoring 150,000 images through the ConvNet instead of 600,000 (minutes on a CPU).
+CHANCE_SAMPLES = 50_000
+MIN_CHANCE_DRAWS = 3
+
+
+def chance_draws(n: int, draws: int = CHANCE_DRAWS) -> int:
+    """Draws of each reference at n samples: `draws`, fewer for large n (CHANCE_SAMPLES in all)."""
+    return max(MIN_CHANCE_DRAWS, min(draws, CHANCE_SAMPLES // max(n, 1)))
 
 
 def _dataset(runs: pd.DataFrame):
@@ -62,12 +73,15 @@ def chance_floor(runs: pd.DataFrame, data_dir: str | Path | None = None, classif
     dataset, n = _dataset(runs), _sample_count(runs)
     if dataset is None or n is None:
         return None, "chance rows not computed: the table names no registered dataset or no scoreSamples"
+    draws = chance_draws(n, draws)
     try:
         scorer = dataset.scorer(_data_dir(dataset, data_dir), classifier, "cpu")
         cache = _cache_path(dataset, scorer, n, draws)
         if cache is not None and cache.exists():
             rows = json.loads(cache.read_text())
         else:
+            print(f"report: scoring {dataset.title}'s chance references, {draws} draws of {n} samples "
+                  "(once: cached)", file=sys.stderr, flush=True)
             rows = _score_references(dataset, scorer, n, draws, data_dir)
             if cache is not None:
                 write_atomic(cache, dumps(rows))
@@ -122,10 +136,11 @@ def above_chance(configs: pd.DataFrame, chance: pd.DataFrame, measure: str) -> p
 def still_improving(runs: pd.DataFrame) -> pd.Series:
     """Each run's stillImproving: the column where the table has it, else computed from the
     primary measure's per-epoch column (True, False, or None: cannot tell)."""
-    dataset = _dataset(runs)
-    primary = dataset.primary_measure if dataset is not None else "Iprime"
+    dataset = _dataset(runs) or datasets.get(datasets.DEFAULT)
+    primary, resolution = dataset.primary_measure, dataset.primary_resolution
     curves = runs.get(f"{primary}PerEpoch", pd.Series([None] * len(runs), index=runs.index))
-    computed = curves.map(lambda c: convergence.still_improving(list(c)) if c is not None and len(c) else None)
+    computed = curves.map(lambda c: convergence.still_improving(list(c), resolution)
+                          if c is not None and len(c) else None)
     if "stillImproving" not in runs:
         return computed
     recorded = runs["stillImproving"].astype(object)
@@ -173,12 +188,16 @@ def basis_lines(runs: pd.DataFrame, configs: pd.DataFrame, chance: pd.DataFrame 
         return out
     shares = ", ".join(f"{r.model} {_pct(r.stillImproving)} [{_pct(r.stillImprovingLow)}, "
                        f"{_pct(r.stillImprovingHigh)}]" for r in conv.itertuples() if r.told)
+    untold = conv.loc[conv["told"] == 0, "model"].tolist()
     out.append(f"Still improving at the end (its {primary} rising over the last quarter of its scored epochs "
-               f"beyond their scatter): {shares} of the runs.")
+               f"beyond their scatter): {shares} of the runs"
+               + (f"; cannot be told for {', '.join(untold)}: {_why_untold(runs[runs['model'].isin(untold)], primary)}"
+                  if untold else "") + ".")
     short = conv[conv["stillImproving"] > convergence.WARN_SHARE]
     if len(short):
-        out.append(f"Warning: more than {convergence.WARN_SHARE:.0%} of {', '.join(short['model'])}'s runs were "
-                   "still improving: the budget is short for this grid, and the verdict judges where they stopped.")
+        out.append(f"Warning: more than {convergence.WARN_SHARE:.0%} of the runs of {', '.join(short['model'])} "
+                   "were still improving: the budget is short for this grid, and the verdict judges where they "
+                   "stopped.")
     return out
 
 

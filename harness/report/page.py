@@ -330,7 +330,8 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str 
               for m in ("Iprime", *own)}
     table, verdicts = tables.pop(primary), tables
     table.attrs["measure"] = primary
-    basis = floors.basis_lines(runs, configs, chance, chance_text) + ([seeds_note] if seeds_note else [])
+    basis = [*floors.basis_lines(runs, configs, chance, chance_text), *([seeds_note] if seeds_note else []),
+             *analysis.norm_notes(runs)]
     for name, frame in {"chance.csv": chance, "convergence.csv": floors.convergence_table(runs)}.items():
         if frame is not None and len(frame):
             write_atomic(out / name, frame.to_csv(index=False))

@@ -82,6 +82,8 @@ def test_a_dataset_in_one_file_runs_through_grid_trainers_pack_rows_and_report(l
     measures = pd.read_csv(tmp_path / "report" / "measures.csv")  # every mode captured: a share per model
     assert set(measures["model"]) == {"GAN", "EBGAN"} and (measures["modesCapturedTarget"] == 3).all()
     md = (tmp_path / "report" / "summary.md").read_text()
-    assert "modesCaptured >= 3" in md and "### Verdict on modesCaptured" in md
-    on_modes = pd.read_csv(tmp_path / "report" / "summary_modesCaptured.csv").set_index("name")
+    # modes captured is the primary measure here (the verdict of summary.csv), I' a secondary one
+    assert "modesCaptured >= 3" in md and "on modesCaptured (the primary measure)" in md
+    assert "### Verdict on Iprime (secondary)" in md and (tmp_path / "report" / "summary_Iprime.csv").is_file()
+    on_modes = pd.read_csv(tmp_path / "report" / "summary.csv").set_index("name")
     assert on_modes.loc["GAN", "median"] == measures.set_index("model").loc["GAN", "modesCapturedMedian"]

@@ -20,6 +20,7 @@ from harness.engine.pack import generate_pack
 from harness.engine.pack_optim import PackOptimizer, member_order
 from harness.engine.scoring import score_pack
 from harness.nets.stacked import StackedBatchNorm, StackedLinear
+from harness.plan import make_packs
 from harness.provenance import cpu_kernels
 from harness.tools.correctness import compare
 from harness.tools.measure import NullScorer
@@ -40,6 +41,21 @@ EBGAN_PACK = [  # EBGAN and EBGAN-PT, Adam and SGD, two learning rates, two seed
     TrainConfig(family="ebgan", optimD="sgd", optimG="adam", lr=0.01, wPT=0.1, seed=3, **TINY),
 ]
 HUGE_LR = TrainConfig(family="gan", optimD="sgd", optimG="sgd", lr=1e6, **TINY)
+# the networks' settings (harness.settings: normG, normD, initStdG, initStdD)
+NO_NORM_PACK = [  # no normalization in G or D (the 2D mixtures' GANs), Adam and SGD, two seeds
+    TrainConfig(family="gan", normG="none", normD="none", **TINY),
+    TrainConfig(family="gan", normG="none", normD="none", optimD="sgd", optimG="adam", lr=0.01, seed=1, **TINY),
+    TrainConfig(family="gan", normG="none", normD="none", initStdG=0.05, initStdD=0.05, seed=2, **TINY),
+]
+LAYER_NORM_PACK = [  # layer norm in EBGAN's G and auto-encoder, EBGAN-PT beside EBGAN
+    TrainConfig(family="ebgan", normG="layer", normD="layer", **TINY),
+    TrainConfig(family="ebgan", normG="layer", normD="layer", wPT=0.1, seed=1, **TINY),
+]
+INIT_STD_PACK = [  # Appendix C's nets, each member with init stds of its own: one pack
+    TrainConfig(family="gan", **TINY),
+    TrainConfig(family="gan", initStdD=0.02, **TINY),
+    TrainConfig(family="gan", initStdG=0.05, initStdD=0.01, optimD="sgd", lr=0.01, seed=1, **TINY),
+]
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +87,20 @@ def test_members_follow_the_reference_trainer(pack, data, scorer, reference, tmp
         assert Path(member.samplesPath) == tmp_path / f"{cfg.config_id}.png" and Path(member.samplesPath).is_file()
         assert member.stepsPerSec > 0 and member.device == "cpu"
         assert (member.lossD, member.lossG) == pytest.approx(member.lossHistory[-1])
+
+
+@pytest.mark.parametrize("pack", [NO_NORM_PACK, LAYER_NORM_PACK, INIT_STD_PACK],
+                         ids=["normG+normD none", "normG+normD layer", "initStd per member"])
+def test_members_of_other_nets_follow_the_reference_trainer(pack, data, scorer, reference):
+    """The networks' settings in a pack: its layers are the members' norms (one kind for all, in
+    shape_key()), and each member starts from its own reference init, whatever its init stds."""
+    assert len(make_packs(pack, 8)) == 1
+    results = train_pack(pack, data, scorer, None, "cpu", record_losses=True)
+    for cfg, member in zip(pack, results):
+        ref = reference(cfg)
+        assert ref.status == "ok" and ref.steps == 60
+        assert_follows(member, ref, cfg)
+    assert len({r.lossHistory[0] for r in results}) == len(pack)      # the members did differ
 
 
 def test_a_diverging_member_is_frozen_and_the_others_train_on(data, scorer, reference, tmp_path):

@@ -83,3 +83,12 @@ def test_without_mnist_the_chance_rows_are_missing_with_the_reason(dataset, no_m
     runs = make_trials(table1_configs(SMALL_ARCH), n_diverged=0, n_error=0)
     chance, text = floors.chance_floor(runs, "/nonexistent/mnist")
     assert chance is None and text.startswith("chance rows not computed:")
+
+
+def test_the_report_names_the_families_whose_own_normalization_wins():
+    from harness.report.analysis import norm_notes
+    runs = pd.DataFrame({"family": ["gan", "wgan_gp", "began", "gan"], "normD": ["none", "none", "batch", None]})
+    notes = norm_notes(runs)
+    assert len(notes) == 2 and any(n.startswith("WGAN-GP") and "'none'" in n for n in notes)
+    assert any(n.startswith("BEGAN") for n in notes)
+    assert norm_notes(pd.DataFrame({"family": ["gan", "ebgan"]})) == []        # a table from before normD
