@@ -26,14 +26,9 @@ random stream (`draw.rand(B, 1)`: per member, drawn as the reference run draws i
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from harness.families.base import HEADS, Family, Settings, fp32
 from harness.plugins import Registry
 from harness.settings import COMMON_SETTINGS, NORMS
-
-if TYPE_CHECKING:  # pragma: no cover
-    from harness.config import TrainConfig
 
 __all__ = ["Family", "Settings", "fp32", "register", "unregister", "load_module", "all", "names", "find", "get",
            "colors", "family_of_model", "setting_owner", "norm_override"]
@@ -100,12 +95,13 @@ def setting_owner(name: str) -> Family | None:
 _NORM_WORDS = {"batch": "its own batch norm", "layer": "its own layer norm", "none": "no normalization"}
 
 
-def norm_override(cfg: TrainConfig) -> str | None:
-    """A sentence for the report when cfg's family trains D with a normalization of its own
-    (`Family.d_norm`) other than the config's normD, e.g. "WGAN-GP trains D with its own layer
-    norm (normD 'batch' of the grid does not apply)"; None when normD is what D is trained with."""
-    family = get(cfg.family)
-    if family.d_norm is None or family.d_norm == cfg.normD:
+def norm_override(family_name: str, normD: str) -> str | None:
+    """A sentence for the report when the family trains D with a normalization of its own
+    (`Family.d_norm`) other than a config's `normD`, e.g. "WGAN-GP trains D with its own layer
+    norm (normD 'batch' of the grid does not apply)"; None when normD is what D is trained with.
+    Takes the two names, not a config: harness.config sits above the families."""
+    family = get(family_name)
+    if family.d_norm is None or family.d_norm == normD:
         return None
     return (f"{family.title or family.name} trains D with {_NORM_WORDS[family.d_norm]} "
-            f"(normD {cfg.normD!r} of the grid does not apply)")
+            f"(normD {normD!r} of the grid does not apply)")

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import special
 
 from harness import datasets, families
-from harness.config import TrainConfig, setting_names
+from harness.config import setting_names
 
 # A diverged config has no samples to score; where a number is needed it scores the bottom of
 # the I' scale: I' is a mean of KL divergences, so >= 0, and a generator that collapsed to one
@@ -108,7 +108,7 @@ def norm_notes(runs: pd.DataFrame) -> list[str]:
     normD was recorded trained Appendix C's batch norm."""
     normd = runs["normD"].fillna("batch") if "normD" in runs else pd.Series("batch", index=runs.index)
     pairs = sorted(set(zip(runs["family"], normd)))
-    notes = (families.norm_override(TrainConfig(family=f, normD=d)) for f, d in pairs if families.find(f))
+    notes = (families.norm_override(f, d) for f, d in pairs if families.find(f))
     return [n for n in notes if n]
 
 

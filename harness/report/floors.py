@@ -99,9 +99,12 @@ def _data_dir(dataset, data_dir):
 
 
 def _cache_path(dataset, scorer, n: int, draws: int) -> Path | None:
+    """Where a learnt scorer's chance rows are kept (MNIST's ConvNet: minutes to score); None for
+    an exact one (a mixture's posterior: seconds), which writes nothing to the cache."""
     from harness.data import default_cache_dir
-    sha = getattr(scorer, "weights_sha", None) or "exact"
-    return default_cache_dir().parent / f"chance_{dataset.name}_{str(sha)[:16]}_{n}_{draws}.json"
+    sha = str(getattr(scorer, "weights_sha", "") or "")
+    exact = not sha or sha.startswith("exact")              # harness.datasets' mixtures: "exact-posterior-..."
+    return None if exact else default_cache_dir().parent / f"chance_{dataset.name}_{sha[:16]}_{n}_{draws}.json"
 
 
 def _score_references(dataset, scorer, n: int, draws: int, data_dir) -> list[dict[str, Any]]:

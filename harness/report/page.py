@@ -35,6 +35,7 @@ from harness.report.paper_figures import (
     draw_fig3,
     draw_fig4,
 )
+from harness.report.seeds import common_seeds
 from harness.report.tables import (
     BASELINE,
     NOT_RECORDED,
@@ -42,7 +43,6 @@ from harness.report.tables import (
     aggregate_seeds,
     check_classifiers,
     common_bins,
-    common_seeds,
     load_results,
     measures_table,
     other_families,

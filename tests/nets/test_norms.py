@@ -78,11 +78,11 @@ def test_a_family_that_declares_its_d_norm_keeps_it_whatever_normd_says():
         assert cfg.norm_d == "layer" and norms(build_models(cfg)[1]) == ["LayerNorm"]
         cfg = TrainConfig(family="began", nLayerD=3, normD=normD)
         assert cfg.norm_d == "none" and norms(build_models(cfg)[1]) == []
-    assert families.norm_override(TrainConfig(family="wgan_gp")) == \
+    assert families.norm_override("wgan_gp", TrainConfig(family="wgan_gp").normD) == \
         "WGAN-GP trains D with its own layer norm (normD 'batch' of the grid does not apply)"
-    assert families.norm_override(TrainConfig(family="began", normD="layer")) == \
+    assert families.norm_override("began", "layer") == \
         "BEGAN trains D with no normalization (normD 'layer' of the grid does not apply)"
-    assert families.norm_override(TrainConfig(family="wgan_gp", normD="layer")) is None  # nothing overridden
+    assert families.norm_override("wgan_gp", "layer") is None  # nothing overridden
     # the config's normG still applies to their G
     assert norms(build_models(TrainConfig(family="wgan_gp", nLayerG=3, normG="none"))[0]) == []
 
@@ -92,7 +92,7 @@ def test_families_without_a_d_norm_of_their_own_train_normd(family):
     assert families.get(family).d_norm is None
     cfg = TrainConfig(family=family, nLayerD=3, normD="none")
     assert cfg.norm_d == "none" and norms(build_models(cfg)[1]) == []
-    assert families.norm_override(cfg) is None
+    assert families.norm_override(cfg.family, cfg.normD) is None
 
 
 @pytest.mark.parametrize("normG, normD", [("none", "none"), ("layer", "batch"), ("batch", "layer")])

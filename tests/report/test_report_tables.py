@@ -15,7 +15,7 @@ import pytest
 from report_fixtures import SMALL_ARCH, make_trials, small, table1_configs
 from scipy import stats
 
-from harness.report import paper_figures, tables
+from harness.report import paper_figures, seeds, tables
 
 pytestmark = pytest.mark.usefixtures("no_mnist_unless_passed")
 
@@ -164,7 +164,7 @@ def test_comparisons_take_the_seeds_both_sides_ran_at_each_point():
     runs.loc[(runs["model"] == "EBGAN") & (runs["seed"] == 1), ["status", "Iprime"]] = ["diverged", np.nan]
     before = tables.summary_table(tables.aggregate_seeds(runs), n_resamples=50).set_index("name")
     assert before.loc["EBGAN", "divergedFrac"] == 1 and before.loc["GAN", "verdict"] == "EBGAN worse"
-    kept, note = tables.common_seeds(runs)
+    kept, note = seeds.common_seeds(runs)
     pd.testing.assert_frame_equal(kept, runs[runs["seed"] == 0])
     assert note.startswith("Seeds alike at every grid point: at 16 points") and "16 of 224 runs left out." in note
     after = tables.summary_table(tables.aggregate_seeds(kept), n_resamples=50).set_index("name")
@@ -173,19 +173,19 @@ def test_comparisons_take_the_seeds_both_sides_ran_at_each_point():
 
 def test_common_seeds_leave_equal_seeds_and_unshared_points_as_they_are(table1):
     for runs in (small(seeds=(0, 1), n_diverged=6, n_error=0), table1):   # table1: one seed, 3 error runs
-        kept, note = tables.common_seeds(runs)
+        kept, note = seeds.common_seeds(runs)
         assert kept is runs and note == ""
     # EBGAN trained 2 epochs on seeds 0, 1 and GAN 25 on seed 0: no point in common, nothing to align
     short = [c for c in table1_configs(SMALL_ARCH, seeds=(0, 1), epochs=2) if c.family == "ebgan"]
     long = [c for c in table1_configs(SMALL_ARCH, epochs=25) if c.family == "gan"]
     runs = make_trials(short + long, n_diverged=0, n_error=0)
-    kept, note = tables.common_seeds(runs)
+    kept, note = seeds.common_seeds(runs)
     assert kept is runs and note == ""
     # an error seed scored nothing: the config's partners count only the seed it scored
     runs = small(seeds=(0, 1), pt_points=0, n_diverged=0, n_error=0)
     first = runs.index[(runs["model"] == "EBGAN") & (runs["seed"] == 1)][0]
     runs.loc[first, ["status", "Iprime"]] = ["error", np.nan]
-    kept, note = tables.common_seeds(runs)
+    kept, note = seeds.common_seeds(runs)
     point = runs.loc[runs.index.difference(kept.index)]
     assert len(point) == 13 and (point["seed"] == 1).all() and point["settingsId"].is_unique
     assert "13 of 416 runs left out." in note and "configs with no seed in common" not in note
@@ -193,7 +193,7 @@ def test_common_seeds_leave_equal_seeds_and_unshared_points_as_they_are(table1):
     runs = small(seeds=(0, 1), pt_points=0, n_diverged=0, n_error=0)
     there = (runs["nLayerG"] == 2) & (runs["nLayerD"] == 2)
     runs = runs[~there | ((runs["model"] == "EBGAN") == (runs["seed"] == 1))]
-    kept, note = tables.common_seeds(runs)
+    kept, note = seeds.common_seeds(runs)
     assert not there[kept.index].any() and len(kept) == len(runs) - 13
     assert note.endswith("13 of 403 runs left out, and 13 configs with no seed in common.")
 
