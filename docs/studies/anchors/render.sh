@@ -7,7 +7,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 results="${1:-$here/results}"
 tables=()
-for grid in ring8_anchor ring8_anchor_100k ring8_anchor_100k_lr1e-4 ring8_anchor_batch500 grid25_anchor grid25_anchor_100k; do
+for grid in ring8_anchor ring8_anchor_100k ring8_anchor_100k_lr1e-4 ring8_anchor_batch500 grid25_anchor grid25_anchor_100k grid25_anchor_batch500; do
   if [[ -f "$results/$grid/trials.parquet" ]]; then
     tables+=("$results/$grid/trials.parquet")
   fi
