@@ -146,7 +146,8 @@ class Loop:
         self.history: list[torch.Tensor] | None = [] if record_losses else None
         self.per_epoch: list[list[float]] = [[] for _ in range(K)]
         self.metrics = {m: [[] for _ in range(K)] for m in self.family.epoch_metrics}
-        self.primary, self.resolution = datasets.of(c).primary_measure, datasets.of(c).primary_resolution
+        dataset = datasets.of(c)
+        self.primary, self.resolution = dataset.primary_measure, dataset.primary_resolution
         self.alive_now, self.score_time, self.steps_run, self.train_time = list(range(K)), 0.0, 0, 0.0
 
     def body(self, real: torch.Tensor, z: torch.Tensor, g_step: bool) -> tuple[torch.Tensor, torch.Tensor | None]:

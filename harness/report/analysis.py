@@ -81,15 +81,25 @@ def ordered_subgrids(rows: pd.DataFrame) -> list[str]:
 
 # --- per-config scores -----------------------------------------------------------------------
 
-def _dataset(runs: pd.DataFrame):
+def dataset_of(runs: pd.DataFrame):
+    """The runs' registered dataset (MNIST for a table from before the `dataset` column), None
+    when its name is not registered here."""
     name = runs["dataset"].dropna() if "dataset" in runs else pd.Series(dtype=object)
-    return datasets.find(name.iloc[0]) if len(name) else None
+    return datasets.find(name.iloc[0] if len(name) else datasets.DEFAULT)
+
+
+def score_sample_counts(runs: pd.DataFrame) -> pd.Series:
+    """The runs' scoreSamples values with their run counts, the most common first (empty without
+    the column): the sample count the real anchor and the chance floors are scored at."""
+    if "scoreSamples" not in runs:
+        return pd.Series(dtype=int)
+    return pd.to_numeric(runs["scoreSamples"], errors="coerce").dropna().astype(int).value_counts()
 
 
 def report_metrics(runs: pd.DataFrame) -> list[str]:
     """The runs' dataset's own measures the report draws beside I' (harness.datasets: e.g. a
     mixture's modesCaptured), those present in the table; none for MNIST."""
-    dataset = _dataset(runs)
+    dataset = dataset_of(runs)
     return [m for m in (dataset.report_metrics if dataset else ()) if m in runs]
 
 
@@ -97,7 +107,7 @@ def primary_measure(runs: pd.DataFrame) -> str:
     """The measure the first screen's verdict is on: the dataset's primary_measure (the one no
     structureless sample passes: I' on MNIST, modesCaptured on a mixture) when the table has it,
     else I'. The others are secondary, each verdict on them a Holm family of its own."""
-    dataset = _dataset(runs)
+    dataset = dataset_of(runs)
     primary = dataset.primary_measure if dataset else "Iprime"
     return primary if primary in runs else "Iprime"
 
@@ -114,7 +124,7 @@ def norm_notes(runs: pd.DataFrame) -> list[str]:
 
 def report_targets(runs: pd.DataFrame) -> dict[str, float]:
     """The value of each of those measures at which a run counts as trained (Dataset.report_targets)."""
-    dataset = _dataset(runs)
+    dataset = dataset_of(runs)
     own = report_metrics(runs)
     return {m: float(v) for m, v in (dataset.report_targets if dataset else {}).items() if m in own}
 

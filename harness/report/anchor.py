@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import datasets
+from harness.report.analysis import score_sample_counts
 from harness.report.tables import ReportError
 
 
@@ -18,8 +19,7 @@ def real_anchor(runs: pd.DataFrame, data_dir: str | Path | None = None,
     """The real data's I' with the runs' scorer and sample count, and a sentence saying what it
     is or why it is missing. Never raises: without MNIST (nothing is downloaded) or a readable
     classifier it returns None and the reason."""
-    counts = (pd.to_numeric(runs["scoreSamples"], errors="coerce").dropna().astype(int)
-              .value_counts() if "scoreSamples" in runs else pd.Series(dtype=int))
+    counts = score_sample_counts(runs)
     if counts.empty:
         return None, "real-data line not drawn: the table has no scoreSamples column"
     n = int(counts.index[0])

@@ -31,6 +31,7 @@ import pandas as pd
 from harness import convergence, datasets
 from harness.atomic import write_atomic
 from harness.report import stats
+from harness.report.analysis import dataset_of, score_sample_counts
 from harness.report.tables import by_model
 from harness.strict_json import dumps
 
@@ -47,16 +48,6 @@ def chance_draws(n: int, draws: int = CHANCE_DRAWS) -> int:
     return max(MIN_CHANCE_DRAWS, min(draws, CHANCE_SAMPLES // max(n, 1)))
 
 
-def _dataset(runs: pd.DataFrame):
-    name = runs["dataset"].dropna() if "dataset" in runs else pd.Series(dtype=object)
-    return datasets.find(name.iloc[0] if len(name) else datasets.DEFAULT)
-
-
-def _sample_count(runs: pd.DataFrame) -> int | None:
-    counts = pd.to_numeric(runs.get("scoreSamples", pd.Series(dtype=float)), errors="coerce").dropna()
-    return int(counts.astype(int).value_counts().index[0]) if len(counts) else None
-
-
 def measures_of(dataset) -> list[str]:
     """The measures a chance row gives: I' and the dataset's own (its report_metrics)."""
     return ["Iprime", *dataset.report_metrics]
@@ -70,7 +61,8 @@ def chance_floor(runs: pd.DataFrame, data_dir: str | Path | None = None, classif
     I' and the dataset's own measures), and a sentence saying what it is or why it is missing."""
     from classifiers.convnet import ClassifierError
     from harness.data import DataError
-    dataset, n = _dataset(runs), _sample_count(runs)
+    dataset, counts = dataset_of(runs), score_sample_counts(runs)
+    n = int(counts.index[0]) if len(counts) else None
     if dataset is None or n is None:
         return None, "chance rows not computed: the table names no registered dataset or no scoreSamples"
     draws = chance_draws(n, draws)
@@ -139,7 +131,7 @@ def above_chance(configs: pd.DataFrame, chance: pd.DataFrame, measure: str) -> p
 def still_improving(runs: pd.DataFrame) -> pd.Series:
     """Each run's stillImproving: the column where the table has it, else computed from the
     primary measure's per-epoch column (True, False, or None: cannot tell)."""
-    dataset = _dataset(runs) or datasets.get(datasets.DEFAULT)
+    dataset = dataset_of(runs) or datasets.get(datasets.DEFAULT)
     primary, resolution = dataset.primary_measure, dataset.primary_resolution
     curves = runs.get(f"{primary}PerEpoch", pd.Series([None] * len(runs), index=runs.index))
     computed = curves.map(lambda c: convergence.still_improving(list(c), resolution)
@@ -153,7 +145,8 @@ def still_improving(runs: pd.DataFrame) -> pd.Series:
 def convergence_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per model: ok runs, how many could be told (enough scored epochs), the share of those
     still improving, with its Wilson 95% interval."""
-    ok = runs[runs["status"] == "ok"].assign(_still=still_improving(runs[runs["status"] == "ok"]))
+    ok = runs[runs["status"] == "ok"]
+    ok = ok.assign(_still=still_improving(ok))
     rows = []
     for model, g in by_model(ok).items():
         told = g["_still"].dropna()
@@ -167,11 +160,12 @@ def convergence_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 # --- the first screen's lines --------------------------------------------------------------------
 
-def basis_lines(runs: pd.DataFrame, configs: pd.DataFrame, chance: pd.DataFrame | None, chance_text: str
-                ) -> list[str]:
+def basis_lines(runs: pd.DataFrame, configs: pd.DataFrame, chance: pd.DataFrame | None, chance_text: str,
+                conv: pd.DataFrame | None = None) -> list[str]:
     """What the verdict stands on, in sentences: the chance floor and each family's share above
-    it, then each family's share still improving (or why that cannot be told)."""
-    dataset = _dataset(runs)
+    it, then each family's share still improving (or why that cannot be told). conv: the runs'
+    convergence_table, where the caller has it already."""
+    dataset = dataset_of(runs)
     primary = dataset.primary_measure if dataset is not None else "Iprime"
     out = []
     if chance is not None and len(chance) and primary in configs:
@@ -185,7 +179,7 @@ def basis_lines(runs: pd.DataFrame, configs: pd.DataFrame, chance: pd.DataFrame 
                        "generators, not training methods.")
     else:
         out.append(f"Chance floor unknown: {chance_text}.")
-    conv = convergence_table(runs)
+    conv = convergence_table(runs) if conv is None else conv
     if conv.empty or (conv["told"] == 0).all():
         out.append(f"Convergence cannot be told: {_why_untold(runs, primary)}.")
         return out

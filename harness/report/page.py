@@ -330,9 +330,10 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str 
               for m in ("Iprime", *own)}
     table, verdicts = tables.pop(primary), tables
     table.attrs["measure"] = primary
-    basis = [*floors.basis_lines(runs, configs, chance, chance_text), *([seeds_note] if seeds_note else []),
+    conv = floors.convergence_table(runs)
+    basis = [*floors.basis_lines(runs, configs, chance, chance_text, conv), *([seeds_note] if seeds_note else []),
              *analysis.norm_notes(runs)]
-    for name, frame in {"chance.csv": chance, "convergence.csv": floors.convergence_table(runs)}.items():
+    for name, frame in {"chance.csv": chance, "convergence.csv": conv}.items():
         if frame is not None and len(frame):
             write_atomic(out / name, frame.to_csv(index=False))
             written.append(out / name)
@@ -344,8 +345,7 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str 
             written.append(out / name)
         lead += f"<h2>The dataset's own measures</h2>{measures_html(measures, own, verdicts)}"
     write_atomic(out / "summary.csv", table.to_csv(index=False))
-    write_atomic(out / "summary.md", summary_markdown(table, title, seed_agg, measures, verdicts,
-                                                                basis, chance))
+    write_atomic(out / "summary.md", summary_markdown(table, title, seed_agg, measures, verdicts, basis, chance))
     write_atomic(out / "index.html", index_html(meta, runs, progress, table, pngs, seed_agg, sections,
                                                 provenance_html(runs, classifier_note), lead))
     return written + [out / "summary.csv", out / "summary.md", out / "index.html"]
