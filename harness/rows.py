@@ -37,7 +37,9 @@ class Progress:
 
     Costs are the cost model's seconds per pack (one unit per pack when no rate is measured). The
     observed speed is the cost finished (running packs counted by their epochs done) per second of
-    wall time; the ETA is the cost left at that speed, or the projection before anything finished."""
+    wall time; the ETA is the cost left at that speed, or the projection before anything finished.
+    What a resumed pack trained before this invocation (harness.engine.resume) is neither this
+    invocation's speed nor left to do."""
     total: int
     already: int
     costs: list[float]
@@ -45,23 +47,28 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     finished: int = 0
     running: dict[int, float] = field(default_factory=dict)   # pack -> fraction done
+    before: dict[int, float] = field(default_factory=dict)    # pack -> fraction done before it resumed
     cost_done: float = 0.0
 
     def __post_init__(self) -> None:
         self.cost_total = sum(self.costs)
 
-    def epoch(self, pack: int, fraction: float) -> None:
+    def epoch(self, pack: int, fraction: float, step: float = 0.0) -> None:
+        """The pack's fraction done after an epoch; `step`, one epoch's fraction: a pack whose first
+        report is past its first epoch resumed, and had `fraction - step` done before."""
+        if self.running.get(pack, 0.0) == 0.0 and fraction > step + 1e-9:
+            self.before[pack] = fraction - step
         self.running[pack] = fraction
 
     def pack_finished(self, pack: int, configs: int) -> None:
         self.running.pop(pack, None)
         self.finished += configs
-        self.cost_done += self.costs[pack]
+        self.cost_done += self.costs[pack] * (1 - self.before.get(pack, 0.0))
 
     def eta_seconds(self) -> float | None:
         elapsed = time.monotonic() - self.started
-        done = self.cost_done + sum(self.costs[p] * f for p, f in self.running.items())
-        left = self.cost_total - done
+        done = self.cost_done + sum(self.costs[p] * (f - self.before.get(p, 0.0)) for p, f in self.running.items())
+        left = self.cost_total - sum(self.costs[p] * f for p, f in self.before.items()) - done
         if done > 0 and elapsed > 0 and self.finished:
             return left * elapsed / done
         if self.projected is not None:
@@ -106,7 +113,8 @@ class RowWriter:
         self.progress.epoch(pack, 0.0)
 
     def epoch(self, pack: int, epoch: int, scores: dict[str, float]) -> None:
-        self.progress.epoch(pack, min(1.0, epoch / max(1, scored_epochs(self.packs[pack][0]))))
+        n = max(1, scored_epochs(self.packs[pack][0]))
+        self.progress.epoch(pack, min(1.0, epoch / n), 1 / n)
 
     def finished(self, pack: int, rows: list[dict]) -> None:
         configs = {c.config_id: c for c in self.packs[pack]}

@@ -2,14 +2,15 @@
 
     python -m harness.sweep grids/mnist_table1.yaml [--results DIR] [--data-dir DIR]
         [--executor ray|local] [--address ADDR] [--gpus-per-trial F] [--cpus-per-trial N]
-        [--max-concurrent N] [--pack-size N] [--limit N] [--retries N] [--no-tensorboard] [--dry-run]
+        [--max-concurrent N] [--pack-size N] [--limit N] [--retries N] [--no-tensorboard]
+        [--checkpoint-every S] [--dry-run]
 
 grid file -> configs still to run (the results table says which are done) -> packs of
 same-shape configs, the costliest first -> one trial per pack (a Ray Tune trial, or a call in
 this process with --executor local) -> each trial trains and scores its configs -> the driver
 writes their rows and sample PNGs into RESULTS/<grid>/ as trials finish, and a TensorBoard
 run per row into RESULTS/<grid>/tensorboard/. Running the same command again runs only what
-is missing.
+is missing; a trial killed mid-run goes on from the last epoch it saved in RESULTS/<grid>/checkpoints/.
 
 The driver's work per trial does not grow with the grid: the trials' parameters are pack
 indices, the packs reach the workers once through the object store, and a trial reports only
@@ -41,6 +42,7 @@ from harness.config import TrainConfig
 from harness.costmodel import Rates, fmt_duration, project
 from harness.engine import Speed, SpeedUnsupported
 from harness.engine.cuda import TF32_OVERRIDES
+from harness.engine.resume import SAVE_EVERY_S, checkpoint_configs
 from harness.errors import HarnessError, report
 from harness.executors import ExecutorInfo, SweepOptions, SweepStop, disk_full
 from harness.grid import DEFAULT_MAX_CONFIGS, Grid, load_grid
@@ -222,12 +224,29 @@ def smaller_runs(grid: Grid, done: set[str], size, rates: Rates, slots: int) -> 
             f"{', '.join(options)}{mini}.")
 
 
-def _trial_env(options: SweepOptions, gpu: bool) -> TrialEnv:
+def _trial_env(options: SweepOptions, gpu: bool, checkpoints: Path) -> TrialEnv:
     return TrialEnv(
         data_dir=str(Path(options.data_dir).resolve()) if options.data_dir else os.environ.get("HARNESS_DATA_DIR"),
         classifier=str(Path(options.classifier).resolve()) if options.classifier else None,
         threads=max(1, int(options.cpus_per_trial)), gpu=gpu, fail=frozenset(options.inject_failure),
-        speed=requested_speed(options, gpu))
+        speed=requested_speed(options, gpu), checkpoints=str(checkpoints.resolve()),
+        checkpoint_every=options.checkpoint_every)
+
+
+CHECKPOINTS = "checkpoints"   # results/<grid>/checkpoints/: the runs in flight
+
+
+def checkpoint_folder(folder: Path, done: set[str]) -> Path:
+    """results/<grid>/checkpoints/, where each trial saves its run at epoch ends so that a killed
+    sweep's trials go on from there (harness.engine.resume); the files of runs whose configs are
+    all done by now are removed, and the folder with the last of them."""
+    checkpoints = folder / CHECKPOINTS
+    for path in checkpoints.glob("*.pt"):
+        if set(checkpoint_configs(path)) <= done:
+            path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        checkpoints.rmdir()       # only if empty
+    return checkpoints
 
 
 def requested_speed(options: SweepOptions, gpu: bool) -> str:
@@ -273,7 +292,8 @@ def _run(grid: Grid, options: SweepOptions, table: ResultsTable, done: set[str],
         interrupted = False
         try:
             with stop_handlers(writer):
-                executor.run(packs, resources, _trial_env(options, info.gpus_per_trial > 0), writer)
+                env = _trial_env(options, info.gpus_per_trial > 0, checkpoint_folder(table.folder, done))
+                executor.run(packs, resources, env, writer)
         except KeyboardInterrupt:
             interrupted = True
         except SweepStop:
@@ -282,6 +302,8 @@ def _run(grid: Grid, options: SweepOptions, table: ResultsTable, done: set[str],
             raise writer.stop_reason or _executor_failed(e, executor, options) from None
     finally:
         executor.stop()
+        with contextlib.suppress(OSError):
+            (table.folder / CHECKPOINTS).rmdir()   # once every run in it has finished
         try:
             table.compact()
         except OSError:
@@ -371,6 +393,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the engine's speed variant: fp32, tf32, bf16, graph, compile, combinations joined by '+' "
                         "(graph+tf32), or auto: the fastest variant that passed this device's GPU check "
                         "(python -m harness.gpucheck). Default: fp32 on CPU, auto with GPUs. Rows record it (speed)")
+    p.add_argument("--checkpoint-every", type=float, default=SAVE_EVERY_S, metavar="S",
+                   help=f"a trial saves its run at the first epoch end S seconds after its last save (default "
+                        f"{SAVE_EVERY_S:g}; 0: every epoch) into RESULTS/<grid>/checkpoints, so that a killed sweep's "
+                        "trials go on from there when the same command runs again")
     p.add_argument("--dry-run", action="store_true", help="print counts (per family, per GAN subgrid, done) and exit")
     args = p.parse_args(argv)
     if args.sample is not None and args.sample < 1:
@@ -379,6 +405,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         v = getattr(args, name)
         if v is not None and v < 0:
             p.error(f"--{name.replace('_', '-')} must be >= 0")
+    if args.checkpoint_every < 0:
+        p.error("--checkpoint-every must be >= 0")
     if args.cpus_per_trial <= 0 or (args.gpus_per_trial is not None and args.gpus_per_trial < 0):
         p.error("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
     if args.executor == "local" and args.address:
@@ -394,7 +422,8 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> SweepOptions:
         max_concurrent=args.max_concurrent, pack_size=args.pack_size or None, local_workers=args.local_workers,
         limit=args.limit, retries=args.retries, storage=args.storage, preflight_timeout=args.preflight_timeout,
         inject_failure=tuple(args.inject_failure or ()), sample=args.sample, sample_seed=args.sample_seed,
-        tensorboard=args.tensorboard, speed=args.speed, resume_command=resume_command(argv))
+        tensorboard=args.tensorboard, speed=args.speed, checkpoint_every=args.checkpoint_every,
+        resume_command=resume_command(argv))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ import torch
 
 from harness import datasets, speeds
 from harness.config import TrainConfig
-from harness.engine import EpochHook, Speed, StopHook, pick_device, train, train_pack
+from harness.engine import Checkpoint, EpochHook, Speed, StopHook, pick_device, train, train_pack
 from harness.provenance import device_name, provenance
 
 
@@ -43,6 +43,10 @@ class TrialEnv:
     # The engine's speed variant (harness.speeds: "fp32", "bf16", "graph+tf32", ... or "auto",
     # resolved on the trial's own device); a row records the switches that applied to it.
     speed: str = "fp32"
+    # A folder where each trial saves its run at epoch ends (harness.engine.resume), so that a
+    # trial killed mid-run continues there; None: no saves, a killed trial starts over.
+    checkpoints: str | None = None
+    checkpoint_every: float | None = None   # seconds between saves (None: harness.engine.resume's default)
 
 
 def pack_label(pack: list[TrainConfig]) -> str:
@@ -115,15 +119,21 @@ def _train_and_score(configs: list[TrainConfig], env: TrialEnv, on_epoch: EpochH
                    lambda: dataset.training_set(env.data_dir, n, device))
     scorer = _scorer(dataset, env, device)
     speed = trial_speed(configs[0], env, device)
+    ckpt = None
+    if env.checkpoints:   # where this run saves at epoch ends, and continues from if it was killed
+        ckpt = Checkpoint.of(env.checkpoints, configs, speed.name, device, env.checkpoint_every)
     with tempfile.TemporaryDirectory() as tmp:
+        hooks = dict(on_epoch=on_epoch, stop=stop, checkpoint=ckpt)
         if len(configs) == 1 and speed.name == "fp32":
-            results = [train(configs[0], data, scorer, Path(tmp), device, on_epoch=on_epoch, stop=stop)]
+            results = [train(configs[0], data, scorer, Path(tmp), device, **hooks)]
         else:
-            results = train_pack(configs, data, scorer, Path(tmp), device, on_epoch=on_epoch, stop=stop, speed=speed)
+            results = train_pack(configs, data, scorer, Path(tmp), device, speed=speed, **hooks)
         rows = []
         for cfg, res in zip(configs, results):
             row = {**res.to_row(), "packSize": len(configs), "speed": speed.name}  # what the row's timings mean
             row.update(provenance(device, scorer.weights_sha))  # which classifier scored it; versions; device
             png = Path(row.pop("samplesPath")).read_bytes() if row["samplesPath"] else None
             rows.append({"configId": cfg.config_id, "result": row, "png": png})
+    if ckpt is not None:
+        ckpt.remove()   # the rows hold the run now (were they lost on their way, it would run again)
     return rows

@@ -187,3 +187,19 @@ def test_an_mnist_grid_still_asks_for_mnist(tmp_path):
     assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-3000:]
     assert len(out.stderr.strip().splitlines()) == 1 and "no mirror could serve it" in out.stderr
     assert "trial 1/" not in out.stdout
+
+
+def test_the_eta_counts_neither_a_resumed_packs_earlier_epochs_as_speed_nor_as_work_left(monkeypatch):
+    """Two packs of equal cost, 10 epochs each: pack 0 resumed after 8 (its first report is epoch 9),
+    pack 1 fresh, at epoch 1. When pack 0 ends, 100 s in, this invocation has trained 0.2 + 0.1 of a
+    pack in 100 s and 0.9 is left: 300 s (counting pack 0's earlier epochs as this run's, it would
+    say 0.9 / 1.1 * 100 s = 82 s)."""
+    from harness import rows
+    monkeypatch.setattr(rows.time, "monotonic", lambda: 100.0)
+    progress = rows.Progress(total=2, already=0, costs=[1.0, 1.0], projected=None, started=0.0)
+    for pack, first_report in ((0, 0.9), (1, 0.1)):
+        progress.epoch(pack, 0.0)                # started
+        progress.epoch(pack, first_report, 0.1)
+    assert progress.before == {0: pytest.approx(0.8)}
+    progress.pack_finished(0, 1)
+    assert progress.eta_seconds() == pytest.approx(300.0)

@@ -37,6 +37,7 @@ from harness import datasets
 from harness.config import TrainConfig, g_steps, steps_per_epoch, total_steps
 from harness.convergence import still_improving
 from harness.engine import timing
+from harness.engine.resume import Checkpoint
 from harness.engine.scoring import PICTURE_SEED, sample_chunks, score_pack
 from harness.engine.streams import Hyper, Streams
 from harness.metrics import Scorer, Scores
@@ -82,6 +83,9 @@ class TrainResult:
     # Over the last quarter of its scored epochs, did the dataset's primary measure still rise
     # beyond its scatter (harness.convergence)? None: too few scored epochs to tell.
     stillImproving: bool | None = None
+    # The epoch its last resume started from (harness.engine.resume: a trial killed mid-run goes
+    # on from its last saved epoch); None: it ran straight through.
+    resumedAtEpoch: int | None = None
     # Per-step losses, for equivalence tests; not written to the results table.
     lossHistory: list[tuple[float, float]] = field(default_factory=list, repr=False)
 
@@ -114,6 +118,8 @@ class Backend(Protocol):
     def freeze(self, members: list[int]) -> None: ...  # stop training these members
     def stepper(self, body, streams: Streams, data: torch.Tensor, B: int, nz: int
                 ) -> Callable[[int, bool], tuple]: ...  # take_step(batch start, g_step) -> body's losses
+    def state_dict(self) -> dict: ...                  # weights, buffers, optimizers, dropout generators
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 def eager_steps(body, streams: Streams, data: torch.Tensor, B: int, nz: int) -> Callable[[int, bool], tuple]:
@@ -149,6 +155,8 @@ class Loop:
         dataset = datasets.of(c)
         self.primary, self.resolution = dataset.primary_measure, dataset.primary_resolution
         self.alive_now, self.score_time, self.steps_run, self.train_time = list(range(K)), 0.0, 0, 0.0
+        self.next_step, self.resumed_at, self.wall_before = 0, None, 0.0   # a resumed run's start
+        self.started = time.perf_counter()
 
     def body(self, real: torch.Tensor, z: torch.Tensor, g_step: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One D step on (real, G(z)), then, if g_step, one G step: (D's loss, G's loss or None)."""
@@ -221,14 +229,19 @@ class Loop:
         if on_epoch is not None:
             on_epoch((step + 1) // self.spe, {self.cfgs[k].config_id: s.Iprime for k, s in epoch_scores.items()})
 
-    def train(self, on_epoch: EpochHook | None, stop: StopHook | None, step_clock: timing.StepClock | None) -> None:
-        """Every step of the run: a new data order each epoch, the step, its bookkeeping, and at
-        each epoch's end the divergence check and the epoch's scores."""
+    def train(self, on_epoch: EpochHook | None, stop: StopHook | None, step_clock: timing.StepClock | None,
+              checkpoint: Checkpoint | None = None) -> None:
+        """Every step of the run from `next_step` (0, or a resumed run's): a new data order each
+        epoch, the step, its bookkeeping, and at each epoch's end the divergence check, the epoch's
+        scores and, when one is due, a checkpoint."""
         # eager, or the replays of a CUDA graph of `body`
         take_step = self.net.stepper(self.body, self.streams, self.data, self.B, self.c.nz)
-        loop_start = timing.clock(self.device)
-        step = 0
-        for step in range(self.n_steps):
+        loop_start, train_before, score_before = timing.clock(self.device), self.train_time, self.score_time
+
+        def train_time() -> float:   # this run's training seconds so far, a resumed run's earlier ones too
+            return train_before + timing.clock(self.device) - loop_start - (self.score_time - score_before)
+        step = self.next_step - 1
+        for step in range(self.next_step, self.n_steps):
             if stop is not None and stop():
                 raise Stopped(f"stopped at step {step} of {self.n_steps}")
             if step_clock is not None:
@@ -243,10 +256,39 @@ class Loop:
                 if not self.alive_now:
                     break
                 self.score_epoch(step, on_epoch)
-        self.train_time = timing.clock(self.device) - loop_start - self.score_time
+                if checkpoint is not None and checkpoint.due() and step + 1 < self.n_steps:
+                    self.train_time = train_time()
+                    checkpoint.save(self.state_dict(step + 1))
+        self.train_time = train_time()
         self.steps_run = step + 1
         if self.alive_now:
             self.alive_now = self.end_of_epoch(self.n_steps - 1)           # the weights at the end
+
+    def state_dict(self, next_step: int) -> dict:
+        """What the loop's step `next_step` (an epoch's first) reads, and what the run has
+        recorded so far (harness.engine.resume)."""
+        return {"next_step": next_step, "net": self.net.state_dict(), "streams": self.streams.state_dict(),
+                "family": dict(self.state), "alive": self.alive, "steps_done": self.steps_done,
+                "last": self.last, "l_g": self.l_g, "sums": self.sums, "g_steps": self.g_steps,
+                "history": self.history, "per_epoch": self.per_epoch, "metrics": self.metrics,
+                "alive_now": self.alive_now, "train_time": self.train_time, "score_time": self.score_time,
+                "wall": self.wall_before + timing.clock(self.device) - self.started}
+
+    def load_state_dict(self, s: dict) -> None:
+        """Continue a run saved by `state_dict`: its step `next_step` is the next one taken."""
+        self.net.load_state_dict(s["net"])
+        self.streams.load_state_dict(s["streams"])
+        for name, value in self.state.items():
+            value.copy_(s["family"][name])                  # in place: a CUDA graph reads these
+        for name in ("alive", "steps_done", "last", "l_g"):
+            setattr(self, name, s[name].to(self.device))
+        self.sums = {m: total.to(self.device) for m, total in s["sums"].items()}
+        if self.history is not None and s["history"] is not None:
+            self.history = [h.to(self.device) for h in s["history"]]
+        for name in ("g_steps", "per_epoch", "metrics", "alive_now", "train_time", "score_time", "next_step"):
+            setattr(self, name, s[name])
+        self.wall_before = s["wall"]
+        self.resumed_at = s["next_step"] // self.spe
 
     def score_final(self, samples_dir: Path | None) -> dict[int, Scores]:
         """The final scores of the members that finished, and their pictures (MNIST: an 8 x 8
@@ -284,6 +326,7 @@ class Loop:
                 samplesPath=str(Path(samples_dir) / f"{cfg.config_id}.png") if ok and samples_dir is not None else None,
                 epochMetrics={m: values[k] for m, values in self.metrics.items()},
                 stillImproving=still_improving(self.curve(k), self.resolution) if ok else None,
+                resumedAtEpoch=self.resumed_at,
                 lossHistory=[tuple(x) for x in hist[k][: int(steps_list[k])]],
                 extraScores=final[k].extra if ok else {},
                 **(final[k] if ok else Scores.missing()).core()))
@@ -293,14 +336,18 @@ class Loop:
 def run(make_backend: Callable[[], Backend], cfgs: list[TrainConfig], data: torch.Tensor, scorer: Scorer,
         samples_dir: Path | None, device: torch.device, record_losses: bool = False,
         on_epoch: EpochHook | None = None, stop: StopHook | None = None,
-        step_clock: timing.StepClock | None = None) -> list[TrainResult]:
+        step_clock: timing.StepClock | None = None, checkpoint: Checkpoint | None = None) -> list[TrainResult]:
     """Train the members `cfgs` (one shape_key()) with the backend `make_backend()` builds;
     one TrainResult per member, in their order. `stop` is asked before every step (True raises
-    `Stopped`); `step_clock` times steady-state steps."""
+    `Stopped`); `step_clock` times steady-state steps; `checkpoint`: where the run saves its state
+    at epoch ends, and from which it continues if that holds this run (harness.engine.resume)."""
     start = time.perf_counter()
     data = data[: cfgs[0].trainImages].to(device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         loop = Loop(make_backend(), cfgs, data, scorer, device, record_losses)
-        loop.train(on_epoch, stop, step_clock)
+        saved = checkpoint.load() if checkpoint is not None else None
+        if saved is not None:
+            loop.load_state_dict(saved)
+        loop.train(on_epoch, stop, step_clock, checkpoint)
         final = loop.score_final(samples_dir)
-    return loop.results(final, samples_dir, timing.clock(device) - start)
+    return loop.results(final, samples_dir, loop.wall_before + timing.clock(device) - start)

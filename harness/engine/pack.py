@@ -61,6 +61,7 @@ from harness.engine.cuda import (
 )
 from harness.engine.loop import EpochHook, StopHook, TrainResult, eager_steps, run
 from harness.engine.pack_optim import PackOptimizer, member_order
+from harness.engine.resume import Checkpoint
 from harness.engine.scoring import sample_chunks
 from harness.engine.streams import Streams
 from harness.engine.timing import StepClock, pick_device
@@ -159,7 +160,8 @@ class Pack:
         self.G, self.D = (compiled(G), compiled(D)) if speed.compile else (G, D)
         self.device, self.amp = device, autocast_dtype(device, speed.bf16)
         dropout = [m for m in D.modules() if isinstance(m, StackedDropout)]
-        self.generators = [dropout[0].rng.pack] if dropout and dropout[0].rng.pack is not None else []
+        self.rng = dropout[0].rng if dropout else None
+        self.generators = [self.rng.pack] if self.rng is not None and self.rng.pack is not None else []
 
     def precision(self) -> contextlib.AbstractContextManager:
         if self.amp is None:
@@ -175,6 +177,21 @@ class Pack:
     def finite(self) -> torch.Tensor:
         return self.opt_g.finite() & self.opt_d.finite()
 
+    def state_dict(self) -> dict:
+        gens = ([] if self.rng is None else self.rng.members) + self.generators
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "dropout": [g.get_state() if g is not None else None for g in gens]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        gens = ([] if self.rng is None else self.rng.members) + self.generators
+        for g, saved in zip(gens, state["dropout"]):
+            if g is not None:
+                g.set_state(saved)
+
     def freeze(self, members: list[int]) -> None:
         self.opt_d.freeze(members)
         self.opt_g.freeze(members)
@@ -184,7 +201,7 @@ def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, s
                device: str | torch.device = "auto", record_losses: bool = False,
                masks: Masks | None = None, speed: Speed | None = None, on_epoch: EpochHook | None = None,
                stop: StopHook | None = None, step_clock: StepClock | None = None, init: Init = "reference",
-               capturable: bool = False) -> list[TrainResult]:
+               capturable: bool = False, checkpoint: Checkpoint | None = None) -> list[TrainResult]:
     """Train K configs of one shape_key() together; one TrainResult per config, in their order.
 
     masks: where dropout masks come from, "reference" or "pack" (default `dropout_masks_for`).
@@ -192,7 +209,7 @@ def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, s
            harness.gpucheck; bf16 and TF32 change the arithmetic, so no trajectory can follow the
            fp32 reference (see PackOptimizer on EBGAN), only its statistics can. SpeedUnsupported
            if a switch cannot apply here.
-    on_epoch, stop, step_clock: as in train.train.
+    on_epoch, stop, step_clock, checkpoint: as in train.train.
     init: "reference" (each member as its reference run) or "random" (see build_pack).
     capturable: torch's capturable Adam without a CUDA graph (CUDA only): a graph pack's eager
            twin, the same arithmetic step by step, which the GPU check holds the graph's replays to.
@@ -208,7 +225,7 @@ def train_pack(configs: list[TrainConfig], data: torch.Tensor, scorer: Scorer, s
     cfgs = [configs[k] for k in order]                      # pack order; results go back in `configs` order
     with matmul_precision(speed.tf32):
         results = run(lambda: Pack(cfgs, device, masks or dropout_masks_for(device), speed, init, capturable), cfgs,
-                      data, scorer, samples_dir, device, record_losses, on_epoch, stop, step_clock)
+                      data, scorer, samples_dir, device, record_losses, on_epoch, stop, step_clock, checkpoint)
     back: list[TrainResult | None] = [None] * len(cfgs)
     for k, result in enumerate(results):
         back[order[k]] = result

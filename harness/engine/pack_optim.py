@@ -101,6 +101,22 @@ class PackOptimizer:
                            momentum=cfg.sgdMomentum, lr=cfg.lr, dampening=0.0, nesterov=False,
                            maximize=False, has_sparse_grad=False)
 
+    def state_dict(self) -> dict:
+        return {"adam": [(m, v, steps) for *_, m, v, steps in self.adam],
+                "sgd": [buffers for *_, buffers in self.sgd], "frozen": self.frozen, "keep": self.keep}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict) -> None:
+        """In place where a CUDA graph may read the tensors (moments, step counts, the keep mask)."""
+        for (*_, m, v, steps), saved in zip(self.adam, state["adam"]):
+            for mine, theirs in zip(m + v + steps, [x for xs in saved for x in xs]):
+                mine.copy_(theirs)
+        device = self.params[0].device
+        for (*_, buffers), saved in zip(self.sgd, state["sgd"]):
+            buffers[:] = [None if b is None else b.to(device) for b in saved]
+        self.frozen = None if state["frozen"] is None else state["frozen"].to(device)
+        self.keep.copy_(state["keep"])
+
     @torch.no_grad()
     def freeze(self, members: list[int]) -> None:
         """Zero the members' weights and optimizer state; from now on their gradients are zeroed."""

@@ -44,6 +44,14 @@ class Streams:
         """A new epoch's data order."""
         self.orders = [torch.randperm(n, generator=g, device=self.device) for g in self.train]
 
+    def state_dict(self) -> dict:
+        """The generators' states, at an epoch's end (the next epoch draws a new order)."""
+        return {"train": [g.get_state() for g in self.train], "score": [g.get_state() for g in self.score]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for g, saved in zip(self.train + self.score, state["train"] + state["score"]):
+            g.set_state(saved)
+
     def batch(self, data: torch.Tensor, start: int, size: int) -> torch.Tensor:
         if not self.packed:
             return data[self.orders[0][start:start + size]]

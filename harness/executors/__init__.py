@@ -52,6 +52,7 @@ class SweepOptions:
     sample_seed: int = 0                    # ... with this seed: the same seed, a larger N adds configs
     tensorboard: bool = True                # a TensorBoard run per row in results/<grid>/tensorboard/
     speed: str | None = None                # the engine's speed variant (harness.speeds); None: per device
+    checkpoint_every: float | None = None   # seconds between a trial's saves (harness.engine.resume); None: its default
     resume_command: str = ""                # what the last line gives to resume or retry ("" : say so in words)
     stop: Callable[[], bool] | None = None  # asked before every training step and trial: True ends the sweep
 

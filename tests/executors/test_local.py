@@ -109,3 +109,30 @@ def test_an_injected_failure_row_carries_the_provenance_columns(tmp_path, worker
     assert rows[list(PROVENANCE)].notna().all().all(), rows[list(PROVENANCE)]
     ok = rows.drop(victim).iloc[0]
     assert (rows.loc[victim, list(PROVENANCE)] == ok[list(PROVENANCE)]).all()   # the same machine, code, scorer
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_mid_pack_goes_on_from_the_pack_s_last_saved_epoch(tmp_path):
+    """--checkpoint-every 0: the trial saves at every epoch end; SIGTERM after its third epoch;
+    the same command then trains only the epochs left (the row says where it resumed) and
+    removes the checkpoint once the row is written."""
+    grid = yaml.safe_load((REPO / "grids" / "smoke_ring8.yaml").read_text())
+    grid["settings"]["epochs"] = 8
+    grid["families"] = {"gan": grid["families"]["gan"]}
+    path = tmp_path / "resumed.yaml"
+    path.write_text(yaml.safe_dump({**grid, "name": "resumed"}))
+    command = [sys.executable, "-m", "harness.sweep", str(path), "--results", str(tmp_path), "--executor", "local",
+               "--checkpoint-every", "0"]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        if "epoch 3/8" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 130
+    assert len(list((tmp_path / "resumed" / "checkpoints").glob("*.pt"))) == 1
+    out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    row = table(tmp_path, "resumed").iloc[0]
+    assert row["status"] == "ok" and 3 <= row["resumedAtEpoch"] < 8 and len(row["IprimePerEpoch"]) == 8
+    assert "epoch 1/8" not in out.stdout and "epoch 8/8" in out.stdout      # only the epochs left were trained
+    assert not (tmp_path / "resumed" / "checkpoints").exists()
