@@ -131,14 +131,27 @@ def test_a_budget_rehearsal_ends_within_it_with_every_section_and_no_row_lost(tm
     if on_recorded_machine():   # where a batched matmul rounds as K plain ones: a member is its reference run
         assert max(x["max_rel_loss_diff"] for x in passed) == 0.0
     rows = r["throughput"]["rows"]
-    assert all(x["status"] in ("ok", "skipped") for x in rows), rows      # nothing failed, nothing lost
-    assert {(x["variant"], x["pack"]) for x in rows if x["status"] == "ok"} >= {("reference", 1), ("fp32", 8)}
+    # nothing failed, nothing lost: each row measured, or skipped because its share of the budget ran
+    # out (on a loaded machine 50 s may not reach a worker's first measurement; the measurements
+    # themselves: test_throughput_measures_the_reference_and_a_pack_per_variant)
+    assert {(x["variant"], x["pack"]) for x in rows} == {("reference", 1), ("fp32", 8)}, rows
+    assert all(x["status"] == "ok" or x["status"] == "skipped" and "out of time" in x["error"] for x in rows), rows
     p = r["projection"]   # --quick measures one pack size of one architecture: too few points to fit two rates
     assert not p["ok"] and "hours" not in p and "fewer than the fit's 2 parameters" in p["error"], p
     assert p["verdict"]["speed"] == "fp32" and p["verdict"]["not_saved"] == "--quick"   # the fastest measured
     md = (tmp_path / "gpucheck.md").read_text()
     assert f"cannot project: {p['error']}." in md and "hours**" not in md
     assert r["slice"]["rows"] > 0 and r["slice"]["speed"] == "fp32" and "Correctness: PASS" in md
+
+
+def test_throughput_measures_the_reference_and_a_pack_per_variant():
+    """--quick's throughput phase given the time it needs: the reference trainer and a pack of 8,
+    each a model-steps/s rate, the pack's also as a multiple of the reference's."""
+    from harness.tools.throughput import measure_throughput
+    t = measure_throughput("cpu", ["fp32"], quick=True, deadline=time.monotonic() + 240, stop=lambda: False)
+    rows = {(x["variant"], x["pack"]): x for x in t["rows"]}
+    assert set(rows) == {("reference", 1), ("fp32", 8)} and all(x["status"] == "ok" for x in rows.values()), rows
+    assert all(x["model_steps_per_s"] > 0 for x in rows.values()) and rows["fp32", 8]["x_ref"] > 0
 
 
 @pytest.mark.slow
