@@ -42,7 +42,7 @@ def file_name(config_ids: list[str]) -> str:
 def checkpoint_configs(path: Path) -> list[str]:
     """The config ids of the run a file holds ([] if it cannot be read: then it is of no use)."""
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
+        saved = torch.load(path, map_location="cpu", weights_only=True)
         return [c["configId"] for c in saved["identity"]["configs"]]
     except Exception:
         return []
@@ -61,14 +61,14 @@ class Checkpoint:
            every_s: float | None = None) -> Checkpoint:
         identity = {"configs": [{**c.to_dict(), "configId": c.config_id} for c in configs], "speed": speed,
                     "device": device.type,
-                    "torch": torch.__version__}
+                    "torch": str(torch.__version__)}
         return cls(Path(folder) / file_name([c.config_id for c in configs]), identity,
                    SAVE_EVERY_S if every_s is None else every_s)
 
     def load(self) -> dict | None:
         """The saved state of this run, or None (no file, another run's, unreadable)."""
         try:
-            saved = torch.load(self.path, map_location="cpu", weights_only=False)
+            saved = torch.load(self.path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             return None
         except Exception as e:   # a torn or foreign file: start over, it is overwritten at the first save
