@@ -23,11 +23,12 @@ class Dataset:
     dim: int = 0                       # a sample's size: G's output, D's input
     score_columns: tuple[str, ...] = ()  # result columns its scorer adds to every ok row
     report_metrics: tuple[str, ...] = ()  # those the report draws beside I' (higher is better)
-    # The measure a run's convergence (stillImproving) and the first screen's verdict read: the
-    # one measure on this dataset that no structureless sample passes. The others are secondary.
+    # The measure the first screen's verdict reads: the one measure on this dataset that no
+    # structureless sample passes. The others are secondary.
     primary_measure: str = "Iprime"
-    # The smallest rise of it that counts as improving (harness.convergence): I' in nats, 0.01.
-    primary_resolution: float = 0.01
+    # The measures a run's convergence (stillImproving, harness.convergence) reads, each with the
+    # smallest rise of it that counts: a run is still improving while any of them rises.
+    convergence_measures: dict[str, float] = {"Iprime": 0.01}   # I' in nats
     # A measure's value at which a run counts as trained (real data reach it), e.g. a mixture's
     # modesCaptured = its number of modes: the report gives each family's share of configs there.
     report_targets: dict[str, float] = {}

@@ -35,7 +35,7 @@ from torch import nn
 
 from harness import datasets
 from harness.config import TrainConfig, g_steps, steps_per_epoch, total_steps
-from harness.convergence import still_improving
+from harness.convergence import still_improving_any
 from harness.engine import timing
 from harness.engine.resume import Checkpoint
 from harness.engine.scoring import PICTURE_SEED, sample_chunks, score_pack
@@ -153,7 +153,7 @@ class Loop:
         self.per_epoch: list[list[float]] = [[] for _ in range(K)]
         self.metrics = {m: [[] for _ in range(K)] for m in self.family.epoch_metrics}
         dataset = datasets.of(c)
-        self.primary, self.resolution = dataset.primary_measure, dataset.primary_resolution
+        self.convergence = dataset.convergence_measures
         self.alive_now, self.score_time, self.steps_run, self.train_time = list(range(K)), 0.0, 0, 0.0
         self.next_step, self.resumed_at, self.wall_before = 0, None, 0.0   # a resumed run's start
         self.started = time.perf_counter()
@@ -307,9 +307,9 @@ class Loop:
                     dataset.save_picture(pictures[k], Path(samples_dir) / f"{self.cfgs[k].config_id}.png")
         return final
 
-    def curve(self, k: int) -> list[float]:
-        """Member k's primary measure after each scored epoch (I', or the dataset's own)."""
-        return self.per_epoch[k] if self.primary == "Iprime" else self.metrics.get(self.primary, {k: []})[k]
+    def curves(self, k: int) -> dict[str, list[float]]:
+        """Member k's convergence measures after each scored epoch (I', or the dataset's own)."""
+        return {m: self.per_epoch[k] if m == "Iprime" else self.metrics.get(m, {k: []})[k] for m in self.convergence}
 
     def results(self, final: dict[int, Scores], samples_dir: Path | None, wall: float) -> list[TrainResult]:
         steps_list, last_list = self.steps_done.tolist(), self.last.tolist()
@@ -325,7 +325,7 @@ class Loop:
                 device=str(self.device),
                 samplesPath=str(Path(samples_dir) / f"{cfg.config_id}.png") if ok and samples_dir is not None else None,
                 epochMetrics={m: values[k] for m, values in self.metrics.items()},
-                stillImproving=still_improving(self.curve(k), self.resolution) if ok else None,
+                stillImproving=still_improving_any(self.curves(k), self.convergence) if ok else None,
                 resumedAtEpoch=self.resumed_at,
                 lossHistory=[tuple(x) for x in hist[k][: int(steps_list[k])]],
                 extraScores=final[k].extra if ok else {},

@@ -9,9 +9,9 @@ sample scores, and only if the runs had stopped improving when their budget ende
   sample count and scored by the dataset's own scorer; per reference and measure, the median
   and the maximum over the draws. Each family's share of configs above every reference's maximum on the primary measure
   (Dataset.primary_measure), a diverged config below, with its Wilson 95% interval.
-- Convergence: each run's stillImproving (harness.convergence: its primary measure still rising
-  over the last quarter of its scored epochs), computed here from the per-epoch column for
-  tables written before the column existed. Each family's share still improving; above
+- Convergence: each run's stillImproving (harness.convergence: any of its dataset's convergence
+  measures still rising over the last quarter of its scored epochs), computed here from the
+  per-epoch columns, so that tables written under an earlier rule read alike. Each family's share still improving; above
   convergence.WARN_SHARE a warning that the budget is short for this grid; with fewer than
   convergence.MIN_EPOCHS scored epochs, a line saying the table cannot tell.
 
@@ -129,17 +129,18 @@ def above_chance(configs: pd.DataFrame, chance: pd.DataFrame, measure: str) -> p
 # --- convergence ---------------------------------------------------------------------------------
 
 def still_improving(runs: pd.DataFrame) -> pd.Series:
-    """Each run's stillImproving: the column where the table has it, else computed from the
-    primary measure's per-epoch column (True, False, or None: cannot tell)."""
-    dataset = dataset_of(runs) or datasets.get(datasets.DEFAULT)
-    primary, resolution = dataset.primary_measure, dataset.primary_resolution
-    curves = runs.get(f"{primary}PerEpoch", pd.Series([None] * len(runs), index=runs.index))
-    computed = curves.map(lambda c: convergence.still_improving(list(c), resolution)
-                          if c is not None and len(c) else None)
+    """Each run's stillImproving (True, False, or None: cannot tell) by today's rule, computed
+    from its convergence measures' per-epoch columns (harness.convergence.still_improving_any),
+    so that tables written under an older rule read alike; the recorded column where a table
+    has no curves."""
+    measures = (dataset_of(runs) or datasets.get(datasets.DEFAULT)).convergence_measures
+    columns = {m: runs.get(f"{m}PerEpoch", pd.Series([None] * len(runs), index=runs.index)) for m in measures}
+    computed = pd.Series([convergence.still_improving_any(
+        {m: list(c) for m, col in columns.items() if (c := col.loc[i]) is not None and len(c)}, measures)
+        for i in runs.index], index=runs.index, dtype=object)
     if "stillImproving" not in runs:
         return computed
-    recorded = runs["stillImproving"].astype(object)
-    return recorded.where(recorded.notna(), computed)
+    return computed.where(computed.notna(), runs["stillImproving"].astype(object))
 
 
 def convergence_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -186,7 +187,8 @@ def basis_lines(runs: pd.DataFrame, configs: pd.DataFrame, chance: pd.DataFrame 
     shares = ", ".join(f"{r.model} {_pct(r.stillImproving)} [{_pct(r.stillImprovingLow)}, "
                        f"{_pct(r.stillImprovingHigh)}]" for r in conv.itertuples() if r.told)
     untold = conv.loc[conv["told"] == 0, "model"].tolist()
-    out.append(f"Still improving at the end (its {primary} rising over the last quarter of its scored epochs "
+    rising = " or ".join(dataset.convergence_measures) if dataset is not None else primary
+    out.append(f"Still improving at the end (its {rising} rising over the last quarter of its scored epochs "
                f"beyond their scatter): {shares} of the runs"
                + (f"; cannot be told for {', '.join(untold)}: {_why_untold(runs[runs['model'].isin(untold)], primary)}"
                   if untold else "") + ".")

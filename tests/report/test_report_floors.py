@@ -60,8 +60,10 @@ def test_a_family_still_rising_is_counted_and_warned_about_and_a_short_grid_cann
     lines = floors.basis_lines(runs, aggregate_seeds(runs), None, "chance rows not computed: no MNIST")
     assert any(line.startswith("Warning") and "GAN" in line and "EBGAN" not in line for line in lines)
     assert any("Chance floor unknown: chance rows not computed" in line for line in lines)
-    recorded = runs.assign(stillImproving=False)               # a recorded column wins over the curves
-    assert floors.convergence_table(recorded)["stillImproving"].eq(0).all()
+    recorded = runs.assign(stillImproving=False)        # the curves win over a column recorded by an older rule ...
+    assert floors.convergence_table(recorded).set_index("model").loc["GAN", "stillImproving"] == 1
+    no_curves = recorded.assign(IprimePerEpoch=[[] for _ in range(len(runs))])   # ... which stands where none are
+    assert floors.convergence_table(no_curves)["stillImproving"].eq(0).all()
     short = make_trials(table1_configs(SMALL_ARCH, epochs=5), n_diverged=0, n_error=0)
     line = floors.basis_lines(short, aggregate_seeds(short), None, "-")[-1]
     assert "cannot be told" in line and "at most 5 scored epochs" in line
