@@ -80,8 +80,8 @@ class TrainResult:
     # BEGAN's convergence measure M, one mean over each full epoch's G steps) and the dataset's
     # own scores on the epoch's samples (a mixture's modesCaptured, ...), as IprimePerEpoch.
     epochMetrics: dict[str, list[float]] = field(default_factory=dict)
-    # Over the last quarter of its scored epochs, did the dataset's primary measure still rise
-    # beyond its scatter (harness.convergence)? None: too few scored epochs to tell.
+    # Over the last quarter of its scored epochs, did any of the dataset's convergence measures
+    # still rise beyond its scatter (harness.convergence)? None: too few scored epochs to tell.
     stillImproving: bool | None = None
     # The epoch its last resume started from (harness.engine.resume: a trial killed mid-run goes
     # on from its last saved epoch); None: it ran straight through.

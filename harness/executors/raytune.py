@@ -280,7 +280,8 @@ class RayExecutor:
             num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False)).remote()
         plan = {"packs": [json.dumps([c.to_dict() for c in p]) for p in packs], "env": env, "inbox": inbox}
         full = StorageFull(sink, self.storage)
-        for name in ("ray.tune.execution.experiment_state", "ray.tune.tune", "ray.tune.execution.tune_controller"):
+        for name in ("ray.tune.execution.experiment_state", "ray.tune.tune", "ray.tune.execution.tune_controller",
+                     "ray.train._internal.syncer"):   # its upload of the experiment's state, every few seconds
             logging.getLogger(name).addFilter(full)
         # a trial's resources travel in its (small) config: Tune unpickles the registered trainable
         # for every trial, so nothing of the grid's size may hang on it

@@ -138,11 +138,15 @@ def test_a_budget_rehearsal_ends_within_it_with_every_section_and_no_row_lost(tm
     assert {(x["variant"], x["pack"]) for x in rows} == {("reference", 1), ("fp32", 8)}, rows
     assert all(x["status"] == "ok" or x["status"] == "skipped" and "out of time" in x["error"] for x in rows), rows
     p = r["projection"]   # --quick measures one pack size of one architecture: too few points to fit two rates
-    assert not p["ok"] and "hours" not in p and "fewer than the fit's 2 parameters" in p["error"], p
-    assert p["verdict"]["speed"] == "fp32" and p["verdict"]["not_saved"] == "--quick"   # the fastest measured
+    assert not p["ok"] and "hours" not in p, p
+    if all(x["status"] == "ok" for x in rows):
+        assert "fewer than the fit's 2 parameters" in p["error"], p
+        assert p["verdict"]["speed"] == "fp32" and p["verdict"]["not_saved"] == "--quick"   # the fastest measured
+    else:                 # no rate to compare: no variant named, and the slice trains with the sweep's default
+        assert p["verdict"]["speed"] is None and "no variant to name" in p["verdict"]["not_saved"], p
     md = (tmp_path / "gpucheck.md").read_text()
     assert f"cannot project: {p['error']}." in md and "hours**" not in md
-    assert r["slice"]["rows"] > 0 and r["slice"]["speed"] == "fp32" and "Correctness: PASS" in md
+    assert r["slice"]["rows"] > 0 and r["slice"]["speed"] == p["verdict"]["speed"] and "Correctness: PASS" in md
 
 
 def test_throughput_measures_the_reference_and_a_pack_per_variant():
