@@ -177,18 +177,21 @@ class Pack:
     def finite(self) -> torch.Tensor:
         return self.opt_g.finite() & self.opt_d.finite()
 
+    def dropout_generators(self) -> list[torch.Generator | None]:
+        """Where the masks come from: each member's (None without dropout), then the pack's."""
+        return ([] if self.rng is None else self.rng.members) + self.generators
+
     def state_dict(self) -> dict:
-        gens = ([] if self.rng is None else self.rng.members) + self.generators
         return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "dropout": [g.get_state() if g is not None else None for g in gens]}
+                "opt_g": self.opt_g.state_dict(),
+                "dropout": [g.get_state() if g is not None else None for g in self.dropout_generators()]}
 
     def load_state_dict(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.opt_g.load_state_dict(state["opt_g"])
-        gens = ([] if self.rng is None else self.rng.members) + self.generators
-        for g, saved in zip(gens, state["dropout"]):
+        for g, saved in zip(self.dropout_generators(), state["dropout"]):
             if g is not None:
                 g.set_state(saved)
 
