@@ -102,11 +102,13 @@ def fit_step_time(points: list[tuple[float, float]]) -> tuple[float, float]:
     return float(a), 1.0 / float(inv_r)
 
 
-def project(packs: list[list[TrainConfig]], rates: Rates, slots: int) -> float:
+def project(packs: list[list[TrainConfig]], rates: Rates, slots: int, left: list[float] | None = None) -> float:
     """Wall seconds for the packs on `slots` concurrent trials, largest first (as the sweep
-    schedules them): the busiest slot's total in a greedy schedule."""
+    schedules them): the busiest slot's total in a greedy schedule. `left`: the share of each
+    pack still to train (a resumed pack's saved epochs are not trained again; default all)."""
     loads = [0.0] * max(1, min(slots, len(packs)))
-    for s in sorted((rates.pack_seconds(p) for p in packs), reverse=True):
+    shares = left if left is not None else [1.0] * len(packs)
+    for s in sorted((rates.pack_seconds(p) * f for p, f in zip(packs, shares, strict=True)), reverse=True):
         heapq.heapreplace(loads, loads[0] + s)   # the least busy slot takes the next pack
     return max(loads)
 

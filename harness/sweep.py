@@ -42,7 +42,7 @@ from harness.config import TrainConfig
 from harness.costmodel import Rates, fmt_duration, project
 from harness.engine import Speed, SpeedUnsupported
 from harness.engine.cuda import TF32_OVERRIDES
-from harness.engine.resume import SAVE_EVERY_S, checkpoint_configs
+from harness.engine.resume import SAVE_EVERY_S, checkpoint_configs, saved_fraction
 from harness.errors import HarnessError, report
 from harness.executors import ExecutorInfo, SweepOptions, SweepStop, disk_full
 from harness.grid import DEFAULT_MAX_CONFIGS, Grid, load_grid
@@ -187,8 +187,10 @@ def _executor(options: SweepOptions, folder: Path):
     return RayExecutor(options, folder)
 
 
-def _plan(info: ExecutorInfo, options: SweepOptions, todo: list[TrainConfig], done: set[str], grid: Grid):
-    """The trials, their resources and costs, the projection line; (packs, resources, rates, slots)."""
+def _plan(info: ExecutorInfo, options: SweepOptions, todo: list[TrainConfig], done: set[str], grid: Grid,
+          checkpoints: Path):
+    """The trials, their resources and costs, the projection line (less what packs resuming from
+    `checkpoints` trained before); (packs, resources, rates, slots, projected seconds or None)."""
     gpus = info.gpus_per_trial
     rates = Rates.load("cuda" if gpus else "cpu")
     size = options.pack_size or (gpu_pack_size(info.gpu_memory, gpus) if gpus else cpu_pack_size)
@@ -201,12 +203,16 @@ def _plan(info: ExecutorInfo, options: SweepOptions, todo: list[TrainConfig], do
     if not rates:
         print("Projected wall time: unknown (no measured rate for this device kind; "
               "python -m harness.bench --save-rates measures one)", flush=True)
-        return packs, resources, rates, slots
-    projected = project(packs, rates, slots)
-    print(f"Projected wall time: {fmt_duration(projected)} ({rates.kind} rates: {rates.measured})", flush=True)
+        return packs, resources, rates, slots, None
+    left = [1.0 - saved_fraction(checkpoints, p) for p in packs]
+    resuming = sum(f < 1.0 for f in left)
+    projected = project(packs, rates, slots, left)
+    print(f"Projected wall time: {fmt_duration(projected)} ({rates.kind} rates: {rates.measured}"
+          + (f"; {resuming} {'pack goes' if resuming == 1 else 'packs go'} on from saved epochs" if resuming else "")
+          + ")", flush=True)
     if projected > DAY_S and not options.sample:
         print(smaller_runs(grid, done, size, rates, slots), flush=True)
-    return packs, resources, rates, slots
+    return packs, resources, rates, slots, projected
 
 
 def smaller_runs(grid: Grid, done: set[str], size, rates: Rates, slots: int) -> str:
@@ -280,19 +286,19 @@ def _run(grid: Grid, options: SweepOptions, table: ResultsTable, done: set[str],
     executor = _executor(options, table.folder)
     info = executor.start()                        # SweepStop(2) if it cannot run a trial
     try:
-        packs, resources, rates, slots = _plan(info, options, todo, done, grid)
+        checkpoints = checkpoint_folder(table.folder, done)
+        packs, resources, rates, slots, projected = _plan(info, options, todo, done, grid, checkpoints)
         print(speed_line(options, info, todo), flush=True)
         costs = [rates.pack_seconds(p) for p in packs] if rates else [float(len(p)) for p in packs]
         ids = {c.config_id for c in configs}
-        progress = Progress(total=len(configs), already=len(done & ids), costs=costs,
-                            projected=project(packs, rates, slots) if rates else None)
+        progress = Progress(total=len(configs), already=len(done & ids), costs=costs, projected=projected)
         extra = {"sampleSeed": options.sample_seed} if options.sample else {}
         writer = RowWriter(grid, table, packs, progress, options.stop, extra, options.tensorboard)
         t1 = time.monotonic()
         interrupted = False
         try:
             with stop_handlers(writer):
-                env = _trial_env(options, info.gpus_per_trial > 0, checkpoint_folder(table.folder, done))
+                env = _trial_env(options, info.gpus_per_trial > 0, checkpoints)
                 executor.run(packs, resources, env, writer)
         except KeyboardInterrupt:
             interrupted = True

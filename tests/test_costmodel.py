@@ -41,6 +41,8 @@ def test_pack_seconds_and_a_greedy_longest_first_schedule():
             return [5.0, 4.0, 3.0, 3.0, 3.0][pack[0].seed]
     fixed = Fixed("cpu", 0, 1, 0, 0)
     assert project(packs, fixed, 1) == 18 and project(packs, fixed, 2) == 10 and project(packs, fixed, 9) == 5
+    # a resumed pack's saved share is not trained again: 5 -> 1 (80% saved): 4+3 | 3+3+1 -> 7
+    assert project(packs, fixed, 2, [0.2, 1, 1, 1, 1]) == 7 and project(packs, fixed, 1, [0.0] * 5) == 0
 
 
 def test_rates_file_round_trip(tmp_path):

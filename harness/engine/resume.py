@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from harness.atomic import write_atomic
-from harness.config import TrainConfig
+from harness.config import TrainConfig, total_steps
 
 SAVE_EVERY_S = 60.0   # at most one save a minute: a save costs a few ms to a second, an epoch may take less
 
@@ -41,11 +41,26 @@ def file_name(config_ids: list[str]) -> str:
 
 def checkpoint_configs(path: Path) -> list[str]:
     """The config ids of the run a file holds ([] if it cannot be read: then it is of no use)."""
+    return saved_progress(path)[0]
+
+
+def saved_progress(path: Path) -> tuple[list[str], int]:
+    """The config ids of the run a file holds, in its pack's order, and the step it goes on from
+    (([], 0) if it cannot be read)."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        return [c["configId"] for c in saved["identity"]["configs"]]
+        return [c["configId"] for c in saved["identity"]["configs"]], int(saved["state"]["next_step"])
     except Exception:
-        return []
+        return [], 0
+
+
+def saved_fraction(folder: str | Path, configs: list[TrainConfig]) -> float:
+    """How much of the pack `configs` its file in `folder` has trained (0 without one): what a
+    resumed trial need not train again, for the sweep's projection."""
+    ids, next_step = saved_progress(Path(folder) / file_name([c.config_id for c in configs]))
+    if ids != [c.config_id for c in configs]:
+        return 0.0
+    return min(1.0, next_step / total_steps(configs[0]))
 
 
 @dataclass

@@ -10,6 +10,7 @@ import pytest
 
 from harness.config import TrainConfig
 from harness.engine import Checkpoint, Stopped, train, train_pack
+from harness.engine.resume import saved_fraction
 from harness.trial import TrialEnv, run_trial
 
 # 1280 images / 64 = 20 steps per epoch, 3 epochs = 60 steps; BN in G and D
@@ -90,6 +91,8 @@ def test_another_runs_file_or_a_torn_one_is_ignored_and_the_run_starts_over(data
     ckpt = Checkpoint.of(tmp_path / "ckpt", configs, "fp32", torch.device("cpu"), every_s=0)
     with pytest.raises(Stopped):
         train_pack(configs, data, scorer, tmp_path, "cpu", stop=stop_after(STOP_AT), checkpoint=ckpt)
+    assert saved_fraction(tmp_path / "ckpt", configs) == 40 / 60   # saved after epoch 2 of 3: the projection skips it
+    assert saved_fraction(tmp_path / "ckpt", configs[::-1]) == 0.0        # the same file, another pack's order
     other = Checkpoint.of(tmp_path / "ckpt", configs, "bf16", torch.device("cpu"))   # same file, other run
     assert other.path == ckpt.path and other.load() is None
     fresh = train_pack(configs, data, scorer, tmp_path, "cpu", checkpoint=other)
@@ -97,6 +100,7 @@ def test_another_runs_file_or_a_torn_one_is_ignored_and_the_run_starts_over(data
     assert [r.IprimePerEpoch for r in fresh] == [r.IprimePerEpoch for r in straight]
     ckpt.path.write_bytes(b"torn")
     assert ckpt.load() is None and "unreadable" in capsys.readouterr().err
+    assert saved_fraction(tmp_path / "ckpt", configs) == 0.0
 
 
 def test_a_save_that_fails_warns_once_and_the_run_goes_on(data, scorer, tmp_path, capsys):

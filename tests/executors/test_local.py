@@ -124,7 +124,9 @@ def test_a_sweep_killed_mid_pack_goes_on_from_the_pack_s_last_saved_epoch(tmp_pa
     command = [sys.executable, "-m", "harness.sweep", str(path), "--results", str(tmp_path), "--executor", "local",
                "--checkpoint-every", "0"]
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = []
     for line in proc.stdout:
+        first.append(line)
         if "epoch 3/8" in line:
             break
     proc.send_signal(signal.SIGTERM)
@@ -135,4 +137,8 @@ def test_a_sweep_killed_mid_pack_goes_on_from_the_pack_s_last_saved_epoch(tmp_pa
     row = table(tmp_path, "resumed").iloc[0]
     assert row["status"] == "ok" and 3 <= row["resumedAtEpoch"] < 8 and len(row["IprimePerEpoch"]) == 8
     assert "epoch 1/8" not in out.stdout and "epoch 8/8" in out.stdout      # only the epochs left were trained
+    # the projection leaves out the saved epochs, and says so
+    projected = [next(x for x in lines if x.startswith("Projected wall time"))
+                 for lines in (first, out.stdout.splitlines())]
+    assert "go on from saved" not in projected[0] and "1 pack goes on from saved epochs" in projected[1], projected
     assert not (tmp_path / "resumed" / "checkpoints").exists()
