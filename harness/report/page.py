@@ -34,6 +34,7 @@ from harness.report.paper_figures import (
     draw_fig2,
     draw_fig3,
     draw_fig4,
+    measure_name,
 )
 from harness.report.seeds import common_seeds
 from harness.report.tables import (
@@ -317,7 +318,9 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str 
     # Fig. 4 by those first: I' alone can be fooled
     save(draw_fig4(runs, Path(folder), title, (*own, "Iprime")), "fig4_best_samples", "Fig. 4: best samples",
          pdf=False)
-    save(draw_curves(runs, title), "curves", "I' over training", pdf=False)
+    primary = analysis.primary_measure(runs)   # convergence shown on the measure the verdict is on
+    save(draw_curves(runs, title, (primary, *own, "Iprime")), "curves",
+         f"{measure_name(primary)} over training", pdf=False)
     iprime_table = summary_table(configs)
     chance, chance_text = floors.chance_floor(runs, data_dir, classifier)
     sections, extra = write_analysis(runs, configs, iprime_table, Path(folder), out, title, progress,

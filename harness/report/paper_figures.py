@@ -69,7 +69,7 @@ def draw_fig2(configs: pd.DataFrame, bins: np.ndarray, title: str, models: list[
     for ax, (name, panel) in zip(axes, fig2_panels(configs).items()):
         _draw_histograms(ax, by_model(panel, models), bins, style.palette(configs["model"]))
         ax.set_title(name)
-    fig.suptitle(f"{label}: I' histograms, {what} — {title}")
+    style.suptitle(fig, f"{label}: I' histograms, {what} — {title}")
     return fig
 
 
@@ -107,7 +107,7 @@ def draw_fig3(configs: pd.DataFrame, bins: np.ndarray, title: str) -> Figure | N
         ax.set_visible(False)
     for ax in axes:
         ax.label_outer()
-    fig.suptitle(f"Fig. 3: GAN optimizer subgrids against EBGAN — {title}")
+    style.suptitle(fig, f"Fig. 3: GAN optimizer subgrids against EBGAN — {title}")
     return fig
 
 
@@ -123,7 +123,8 @@ def config_caption(row: pd.Series) -> str:
     return "\n".join(lines + [f"seed={row['seed']}"])
 
 
-def _name(column: str) -> str:
+def measure_name(column: str) -> str:
+    """A score column as figures name it (Iprime: I')."""
     return "I'" if column == "Iprime" else column
 
 
@@ -149,18 +150,22 @@ def draw_fig4(runs: pd.DataFrame, folder: Path, title: str, by: tuple[str, ...] 
                     va="center", transform=ax.transAxes)
         ax.set_xticks([])
         ax.set_yticks([])
-        values = ", ".join(f"{_name(b)} = {row[b]:.3g}" for b in dict.fromkeys((*by, "Iprime")))
+        values = ", ".join(f"{measure_name(b)} = {row[b]:.3g}" for b in dict.fromkeys((*by, "Iprime")))
         ax.set_title(f"({label}) {model}\n{values}", fontsize="medium")
         ax.set_xlabel(config_caption(row), fontsize="small")
-    fig.suptitle(f"Fig. 4: best runs by {', then '.join(_name(b) for b in by)} — {title}")
+    style.suptitle(fig, f"Fig. 4: best runs by {', then '.join(measure_name(b) for b in by)} — {title}")
     return fig
 
 
-def draw_curves(runs: pd.DataFrame, title: str) -> Figure | None:
-    """I' per epoch of each model's runs at the quartiles of final I' (None without a curve)."""
-    picked = quartile_runs(runs)
+def draw_curves(runs: pd.DataFrame, title: str, by: tuple[str, ...] = ("Iprime",)) -> Figure | None:
+    """`by[0]` (I', or a dataset's primary measure) per scored epoch of each model's runs at the
+    quartiles of its final value and its best run (None without a curve). Against G updates where the grid's budget
+    counts them, so that families with several D steps per G update line up; else per epoch."""
+    measure, name = by[0], measure_name(by[0])
+    picked = quartile_runs(runs, by)
     if not picked:
         return None
+    in_g = "budgetCounts" in runs and (runs["budgetCounts"] == "gSteps").all() and "gSteps" in runs
     cols = min(3, len(picked))
     rows = -(-len(picked) // cols)
     fig = style.new_figure((5 * cols, 4 * rows))
@@ -170,15 +175,16 @@ def draw_curves(runs: pd.DataFrame, title: str) -> Figure | None:
         ax.set_visible(False)
     color = style.palette(runs["model"])
     for ax, (model, rows) in zip(axes, picked.items()):
-        for (label, row), ls in zip(rows.items(), (":", "-", "--")):
-            curve = np.asarray(row["IprimePerEpoch"], dtype=float)
-            ax.plot(np.arange(1, curve.size + 1), curve, ls, color=color[model],
+        for (label, row), ls in zip(rows.items(), (":", "-", "--", "-.")):
+            curve = np.asarray(row[f"{measure}PerEpoch"], dtype=float)
+            x = np.arange(1, curve.size + 1) * (row["gSteps"] / curve.size if in_g else 1)
+            ax.plot(x, curve, ls, color=color[model],
                     marker="o", ms=3,  # a marker: a one-epoch run's curve is a single point
-                    label=f"{label} run (final I' = {row['Iprime']:.3g})")
-        ax.set_title(f"{model}: runs at the quartiles of final I'")
-        ax.set_xlabel("epoch")
+                    label=f"{label} run (final {name} = {row[measure]:.3g})")
+        ax.set_title(f"{model}: runs at the quartiles of final {name},\nand the best", fontsize="medium")
+        ax.set_xlabel("G updates" if in_g else "epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("I'")
+        ax.set_ylabel(name)
         ax.legend(fontsize="small")
-    fig.suptitle(f"I' over training — {title}")
+    style.suptitle(fig, f"{name} over training — {title}")
     return fig

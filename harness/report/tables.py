@@ -296,16 +296,19 @@ def best_runs(runs: pd.DataFrame, by: tuple[str, ...] = ("Iprime",)) -> dict[str
             for m in model_order(runs["model"]) if (ok["model"] == m).any()}
 
 
-def quartile_runs(runs: pd.DataFrame) -> dict[str, dict[str, pd.Series]]:
-    """Per model, the ok runs whose final I' sits at the 25th, 50th and 75th percentile."""
-    has_curve = runs["IprimePerEpoch"].map(lambda c: c is not None and len(c) > 0)
-    ok = runs[run_scores(runs).pipe(np.isfinite) & has_curve].sort_values(["Iprime", "configId"])
+def quartile_runs(runs: pd.DataFrame, by: tuple[str, ...] = ("Iprime",)) -> dict[str, dict[str, pd.Series]]:
+    """Per model, the ok runs with a curve of `by[0]` whose final value sits at the 25th, 50th and
+    75th percentile, and the best (ties ordered by the next columns of `by`, as best_runs): where
+    most runs end at 0 (modes captured), the best shows whether the runs that learn have stopped."""
+    curves = runs.get(f"{by[0]}PerEpoch", pd.Series(None, index=runs.index, dtype=object))
+    has_curve = curves.map(lambda c: c is not None and len(c) > 0)
+    ok = runs[run_scores(runs).pipe(np.isfinite) & has_curve].sort_values([*dict.fromkeys(by), "configId"])
     out = {}
     for m in model_order(runs["model"]):
         rows = ok[ok["model"] == m]
         if len(rows):
             out[m] = {label: rows.iloc[round(q * (len(rows) - 1))]
-                      for label, q in (("q25", 0.25), ("median", 0.5), ("q75", 0.75))}
+                      for label, q in (("q25", 0.25), ("median", 0.5), ("q75", 0.75), ("best", 1.0))}
     return out
 
 

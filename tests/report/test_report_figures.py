@@ -84,3 +84,33 @@ def test_the_anchor_beyond_the_data_does_not_stretch_the_axis(family_runs):
     near = extra_figures.draw_ecdf(configs, top - 1, "t").axes[0]  # within the data: a line
     assert any("real MNIST" in str(line.get_label()) for line in near.get_lines())
     assert not near.texts
+
+
+def test_a_mixture_s_curves_show_its_primary_measure_against_g_updates_with_each_model_s_best_run():
+    """Where the budget counts G updates (WGAN-GP, scored once per pass of its critic, has 5 times
+    GAN's scored epochs: EBGAN stands in for it here), the curves line up on G updates; the
+    measure is the verdict's (modes captured), and the best run shows whether the runs that learn
+    have stopped, where the quartiles sit at 0."""
+    import numpy as np
+    from report_fixtures import make_trials, table1_configs
+    runs = make_trials(table1_configs(epochs=5), rng_seed=1, n_diverged=0, n_error=0)
+    rng = np.random.default_rng(1)
+    epochs = np.where(runs["model"] == "GAN", 5, 25)
+    runs["budgetCounts"], runs["gSteps"] = "gSteps", 5000
+    runs["modesCapturedPerEpoch"] = [list(rng.integers(0, 3, n).astype(float)) for n in epochs]
+    runs["modesCaptured"] = [c[-1] for c in runs["modesCapturedPerEpoch"]]
+    fig = paper_figures.draw_curves(runs, "t", ("modesCaptured", "Iprime"))
+    drawn = [ax for ax in fig.axes if ax.get_visible()]
+    assert {ax.get_title().split(":")[0] for ax in drawn} == set(runs["model"])
+    for ax in drawn:
+        model = ax.get_title().split(":")[0]
+        assert ax.get_xlabel() == "G updates" and ax.get_ylabel() == "modesCaptured"
+        lines = {line.get_label().split(" run")[0]: line for line in ax.get_lines()}
+        assert list(lines) == ["q25", "median", "q75", "best"]
+        best = tables.best_runs(runs[runs["model"] == model], ("modesCaptured", "Iprime"))[model]
+        assert list(lines["best"].get_ydata()) == best["modesCapturedPerEpoch"]
+        x = lines["best"].get_xdata()
+        assert x[-1] == 5000 and len(x) == len(best["modesCapturedPerEpoch"])     # every scored epoch, to the end
+    # where the budget counts D updates (the paper's epochs), the x axis stays in epochs
+    mnist = paper_figures.draw_curves(make_trials(table1_configs(epochs=5), rng_seed=1), "t")
+    assert {ax.get_xlabel() for ax in mnist.axes if ax.get_visible()} == {"epoch"}

@@ -229,7 +229,8 @@ def test_best_and_quartile_runs():
     quart = tables.quartile_runs(runs)["GAN"]
     gan = np.sort(ok.loc[ok["model"] == "GAN", "Iprime"])
     assert quart["median"]["Iprime"] == gan[round(0.5 * (len(gan) - 1))]
-    assert quart["q25"]["Iprime"] <= quart["median"]["Iprime"] <= quart["q75"]["Iprime"]
+    assert quart["q25"]["Iprime"] <= quart["median"]["Iprime"] <= quart["q75"]["Iprime"] <= quart["best"]["Iprime"]
+    assert quart["best"]["Iprime"] == gan[-1]
     caption = paper_figures.config_caption(best["EBGAN"])
     assert "nLayerG=" in caption and "margin=10" in caption and re.search("dropoutD=(true|false)", caption)
 
