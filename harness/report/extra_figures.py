@@ -118,7 +118,8 @@ def draw_ecdf(configs: pd.DataFrame, anchor: float | None, title: str, metric: s
         sns.ecdfplot(x=np.where(np.isneginf(v), slot, v), ax=ax, color=color, ls=ls,
                      lw=3 if g["subgrid"] == "all" else 1.2, label=_group_label(g, v))
     ax.axvline(lo - 0.04 * span, color="0.6", ls=":", lw=1)
-    ticks = [t for t in MaxNLocator(6).tick_values(lo, hi) if lo <= t <= hi]
+    whole = bool(ok_ip.size) and np.all(ok_ip == np.round(ok_ip))   # a count (modes captured): whole ticks
+    ticks = [t for t in MaxNLocator(6, integer=whole).tick_values(lo, hi) if lo <= t <= hi]
     ax.set_xticks([slot, *ticks], ["diverged", *(f"{t:g}" for t in ticks)])
     ax.set_xlim(slot - 0.04 * span, hi + 0.02 * span)
     if metric == "Iprime":
