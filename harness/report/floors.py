@@ -143,20 +143,36 @@ def still_improving(runs: pd.DataFrame) -> pd.Series:
     return computed.where(computed.notna(), runs["stillImproving"].astype(object))
 
 
-def convergence_table(runs: pd.DataFrame) -> pd.DataFrame:
+def convergence_table(runs: pd.DataFrame, chance: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per model: ok runs, how many could be told (enough scored epochs), the share of those
-    still improving, with its Wilson 95% interval."""
+    still improving, with its Wilson 95% interval; with `chance` (chance_floor's rows), the same
+    among the runs above chance on the primary measure: a family whose runs mostly sit flat at
+    chance has "stopped improving" while its few learners may still be learning."""
     ok = runs[runs["status"] == "ok"]
     ok = ok.assign(_still=still_improving(ok))
+    primary = primary_measure_of(runs)
+    floor = float(chance[f"{primary}Max"].max()) if chance is not None and len(chance) and primary in ok else None
     rows = []
     for model, g in by_model(ok).items():
-        told = g["_still"].dropna()
-        k = int(told.astype(bool).sum())
-        low, high = stats.wilson_interval(k, len(told))
-        rows.append({"model": model, "runs": len(g), "told": len(told),
-                     "stillImproving": k / len(told) if len(told) else np.nan,
-                     "stillImprovingLow": low, "stillImprovingHigh": high})
+        row = {"model": model, "runs": len(g), **_share_still(g["_still"].dropna())}
+        if floor is not None:
+            above = g[pd.to_numeric(g[primary], errors="coerce") > floor]
+            row.update({"aboveChanceRuns": len(above), **{f"aboveChance{k[0].upper()}{k[1:]}": v
+                                                          for k, v in _share_still(above["_still"].dropna()).items()}})
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _share_still(told: pd.Series) -> dict:
+    k = int(told.astype(bool).sum())
+    low, high = stats.wilson_interval(k, len(told))
+    return {"told": len(told), "stillImproving": k / len(told) if len(told) else np.nan,
+            "stillImprovingLow": low, "stillImprovingHigh": high}
+
+
+def primary_measure_of(runs: pd.DataFrame) -> str:
+    dataset = dataset_of(runs)
+    return dataset.primary_measure if dataset is not None else "Iprime"
 
 
 # --- the first screen's lines --------------------------------------------------------------------
@@ -167,7 +183,7 @@ def basis_lines(runs: pd.DataFrame, configs: pd.DataFrame, chance: pd.DataFrame 
     it, then each family's share still improving (or why that cannot be told). conv: the runs'
     convergence_table, where the caller has it already."""
     dataset = dataset_of(runs)
-    primary = dataset.primary_measure if dataset is not None else "Iprime"
+    primary = primary_measure_of(runs)
     out = []
     if chance is not None and len(chance) and primary in configs:
         above = above_chance(configs, chance, primary)
@@ -180,7 +196,7 @@ def basis_lines(runs: pd.DataFrame, configs: pd.DataFrame, chance: pd.DataFrame 
                        "generators, not training methods.")
     else:
         out.append(f"Chance floor unknown: {chance_text}.")
-    conv = convergence_table(runs) if conv is None else conv
+    conv = convergence_table(runs, chance) if conv is None else conv
     if conv.empty or (conv["told"] == 0).all():
         out.append(f"Convergence cannot be told: {_why_untold(runs, primary)}.")
         return out
@@ -192,11 +208,23 @@ def basis_lines(runs: pd.DataFrame, configs: pd.DataFrame, chance: pd.DataFrame 
                f"beyond their scatter): {shares} of the runs"
                + (f"; cannot be told for {', '.join(untold)}: {_why_untold(runs[runs['model'].isin(untold)], primary)}"
                   if untold else "") + ".")
+    learners = conv[conv["aboveChanceTold"] > 0] if "aboveChanceTold" in conv else conv.iloc[:0]
+    if len(learners):
+        out.append("Of the runs above chance, still improving: " + ", ".join(
+            f"{r.model} {round(r.aboveChanceStillImproving * r.aboveChanceTold)} of {r.aboveChanceTold} "
+            f"({_pct(r.aboveChanceStillImproving)} [{_pct(r.aboveChanceStillImprovingLow)}, "
+            f"{_pct(r.aboveChanceStillImprovingHigh)}])" for r in learners.itertuples()) + ".")
     short = conv[conv["stillImproving"] > convergence.WARN_SHARE]
     if len(short):
         out.append(f"Warning: more than {convergence.WARN_SHARE:.0%} of the runs of {', '.join(short['model'])} "
                    "were still improving: the budget is short for this grid, and the verdict judges where they "
                    "stopped.")
+    short = learners[(learners["aboveChanceStillImproving"] > convergence.WARN_SHARE)
+                     & (learners["stillImproving"] <= convergence.WARN_SHARE)] if len(learners) else learners
+    if len(short):   # the warning above did not name them already
+        out.append(f"Warning: more than {convergence.WARN_SHARE:.0%} of the runs above chance of "
+                   f"{', '.join(short['model'])} were still improving: those that learn were still learning, "
+                   "though most runs had stopped, at chance.")
     return out
 
 

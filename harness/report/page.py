@@ -333,7 +333,7 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str 
               for m in ("Iprime", *own)}
     table, verdicts = tables.pop(primary), tables
     table.attrs["measure"] = primary
-    conv = floors.convergence_table(runs)
+    conv = floors.convergence_table(runs, chance)
     basis = [*floors.basis_lines(runs, configs, chance, chance_text, conv), *([seeds_note] if seeds_note else []),
              *analysis.norm_notes(runs)]
     for name, frame in {"chance.csv": chance, "convergence.csv": conv}.items():

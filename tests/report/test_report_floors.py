@@ -69,6 +69,28 @@ def test_a_family_still_rising_is_counted_and_warned_about_and_a_short_grid_cann
     assert "cannot be told" in line and "at most 5 scored epochs" in line
 
 
+def test_runs_flat_at_chance_do_not_hide_learners_still_learning():
+    """Most of a family's runs sit at 0 modes from the first epoch ("stopped improving"), the few
+    that learn are still climbing: the share over all runs passes, the share among the runs above
+    chance is reported beside it and warned about."""
+    runs = chance_like(epochs=25)
+    learners = runs.index[runs["model"] == "GAN"][:4]
+    for i in learners:
+        runs.at[i, "modesCapturedPerEpoch"] = [float(min(8, e // 3)) for e in range(25)]   # 0 ... 8, rising to the end
+        runs.at[i, "modesCaptured"] = 8.0
+    chance = pd.DataFrame({"reference": ["uniformBox"], "modesCapturedMax": [0.0]})
+    conv = floors.convergence_table(runs, chance).set_index("model")
+    gan = conv.loc["GAN"]
+    assert gan["stillImproving"] == pytest.approx(4 / gan["told"]) and gan["stillImproving"] <= 0.2
+    assert (gan["aboveChanceRuns"], gan["aboveChanceTold"], gan["aboveChanceStillImproving"]) == (4, 4, 1.0)
+    assert conv.loc["EBGAN", "aboveChanceRuns"] == 0 and np.isnan(conv.loc["EBGAN", "aboveChanceStillImproving"])
+    lines = floors.basis_lines(runs, aggregate_seeds(runs), chance, "-", conv.reset_index())
+    assert "Of the runs above chance, still improving: GAN 4 of 4 (100% [" in "\n".join(lines)
+    warned = [line for line in lines if line.startswith("Warning: more than 20% of the runs above chance")]
+    assert len(warned) == 1 and "GAN" in warned[0] and "EBGAN" not in warned[0]
+    assert "aboveChanceRuns" not in floors.convergence_table(runs)        # without chance rows: no split
+
+
 def test_the_page_and_summary_say_what_the_verdict_stands_on(tmp_path, no_mnist_unless_passed):
     four_points = {**SMALL_ARCH, "nLayerG": (2, 3), "nLayerD": (2, 3)}     # a page renders in seconds
     folder = write_grid(tmp_path / "ring", chance_like(epochs=10, arch=four_points))
