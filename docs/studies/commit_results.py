@@ -18,6 +18,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from harness.report import analysis
 from harness.report.tables import best_runs
 from harness.results import ResultsTable
@@ -37,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     if df.empty:
         sys.exit(f"commit_results: {args.source}: no rows yet; fix: let the sweep finish a pack first")
     out = args.dest / name
+    if (out / "trials.parquet").is_file():    # the copy replaces the committed one: it must hold all of its rows
+        lost = set(pd.read_parquet(out / "trials.parquet", columns=["configId"])["configId"]) - set(df["configId"])
+        if lost:
+            sys.exit(f"commit_results: {out}: {len(lost)} committed configs are not in {args.source}; "
+                     "fix: resume the sweep from the committed rows (copy them into its results folder) first")
     if out.exists():
         shutil.rmtree(out)
     (out / "samples").mkdir(parents=True)
