@@ -31,7 +31,7 @@ import pandas as pd
 from harness import convergence, datasets
 from harness.atomic import write_atomic
 from harness.report import stats
-from harness.report.analysis import dataset_of, score_sample_counts
+from harness.report.analysis import dataset_of, primary_measure, score_sample_counts
 from harness.report.tables import by_model
 from harness.strict_json import dumps
 
@@ -150,8 +150,8 @@ def convergence_table(runs: pd.DataFrame, chance: pd.DataFrame | None = None) ->
     chance has "stopped improving" while its few learners may still be learning."""
     ok = runs[runs["status"] == "ok"]
     ok = ok.assign(_still=still_improving(ok))
-    primary = primary_measure_of(runs)
-    floor = float(chance[f"{primary}Max"].max()) if chance is not None and len(chance) and primary in ok else None
+    primary = primary_measure(runs)   # the verdict's measure, as the page's
+    floor = float(chance[f"{primary}Max"].max()) if chance is not None and len(chance) else None
     rows = []
     for model, g in by_model(ok).items():
         row = {"model": model, "runs": len(g), **_share_still(g["_still"].dropna())}
@@ -170,11 +170,6 @@ def _share_still(told: pd.Series) -> dict:
             "stillImprovingLow": low, "stillImprovingHigh": high}
 
 
-def primary_measure_of(runs: pd.DataFrame) -> str:
-    dataset = dataset_of(runs)
-    return dataset.primary_measure if dataset is not None else "Iprime"
-
-
 # --- the first screen's lines --------------------------------------------------------------------
 
 def basis_lines(runs: pd.DataFrame, configs: pd.DataFrame, chance: pd.DataFrame | None, chance_text: str,
@@ -183,7 +178,7 @@ def basis_lines(runs: pd.DataFrame, configs: pd.DataFrame, chance: pd.DataFrame 
     it, then each family's share still improving (or why that cannot be told). conv: the runs'
     convergence_table, where the caller has it already."""
     dataset = dataset_of(runs)
-    primary = primary_measure_of(runs)
+    primary = dataset.primary_measure if dataset is not None else "Iprime"
     out = []
     if chance is not None and len(chance) and primary in configs:
         above = above_chance(configs, chance, primary)
