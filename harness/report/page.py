@@ -55,7 +55,7 @@ from harness.report.tables import (
     speed_note,
     summary_table,
 )
-from harness.report.verdict import measures_html, notes, summary_markdown, verdict_html
+from harness.report.verdict import measures_html, notes, shown_measure, summary_markdown, verdict_html
 
 # "How to read it", above each figure beyond the paper's.
 
@@ -269,7 +269,8 @@ def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: p
                         '<div style="overflow-x:auto">'  # many columns: it scrolls, the page does not
                         + table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
                         + "</div><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes(
-                            table.attrs["thresholds"], seed_agg, table.attrs.get("holmM", 0))) + "</ul>"))
+                            table.attrs["thresholds"], seed_agg, table.attrs.get("holmM", 0),
+                            shown_measure(table))) + "</ul>"))
     errors = runs.loc[runs["status"] == "error"]
     if len(errors) and "error" in runs.columns:
         counts = errors["error"].fillna("(no message)").value_counts().head(10)

@@ -122,8 +122,16 @@ def headline(table: pd.DataFrame) -> list[str]:
     return out
 
 
-def rule_text(holm_m: int) -> str:
-    """How the verdict is reached, with the tests named (the page, under the verdict table)."""
+def shown_measure(table: pd.DataFrame) -> str:
+    """The score a summary table compares, as the text names it: its `measure` attribute (the
+    primary measure's table), else I'."""
+    measure = table.attrs.get("measure", "Iprime")
+    return "I'" if measure == "Iprime" else measure
+
+
+def rule_text(holm_m: int, measure: str = "I'") -> str:
+    """How the verdict is reached, with the tests named (the page, under the verdict table);
+    `measure`: the score the table compares, as the text names it."""
     return (f"{compare.VERDICT_RULE} Paired: {stats.PAIRED_TEST}, on the grid points both sides ran "
             f"(pairingKeys in summary.csv); wins / ties / losses are shares of those points, a "
             f"diverged config losing to any finished one. The paired score is (wins + ties/2) / "
@@ -133,7 +141,7 @@ def rule_text(holm_m: int) -> str:
             f"over all {holm_m} p-values of this table ({', '.join(compare.HOLM_OF)} of every row, "
             f"one family: the primary measure's; a verdict on a secondary measure corrects its "
             f"own). Diverged: share of ok + diverged configs, Wilson 95% interval; above "
-            f"pooled median: share of ok + diverged configs above the median I' of all ok configs "
+            f"pooled median: share of ok + diverged configs above the median {measure} of all ok configs "
             f"of the grid; G updates per run: median over finished configs (the budget it counted "
             f"in brackets).")
 
@@ -152,7 +160,7 @@ def verdict_html(table: pd.DataFrame, heading: str = f"Verdict: every family and
                          for k, v in r.items()) + "</tr>" for r in cells.to_dict("records"))
     head = "".join(f"<th>{esc(c)}</th>" for c in cells.columns)
     sentences = "".join(f"<p class='answer'>{esc(s)}</p>" for s in headline(table))
-    rule = rule_text(table.attrs.get("holmM", 0)) if rule is None else rule
+    rule = rule_text(table.attrs.get("holmM", 0), shown_measure(table)) if rule is None else rule
     return (f"<{tag}>{esc(heading)}</{tag}>{sentences}"
             f"<table class='verdict'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
             f"<p class='rule'>{esc(rule)}</p>")
@@ -198,8 +206,9 @@ def measures_html(measures: pd.DataFrame, metrics: list[str], verdicts: dict[str
 
 # --- what summary.csv's columns mean ---------------------------------------------------------
 
-def notes(thresholds: dict[str, float], seed_agg: str, holm_m: int) -> list[str]:
-    """What the summary's columns mean and how they are counted (summary.md and the page)."""
+def notes(thresholds: dict[str, float], seed_agg: str, holm_m: int, measure: str = "I'") -> list[str]:
+    """What the summary's columns mean and how they are counted (summary.md and the page);
+    `measure`: the score the table compares (its `median` and `pctAbove` columns)."""
     return [
         (f"Seeds: each config counted once, its I' the {seed_agg} over seeds (a diverged seed "
          "scores -inf, error seeds left out). seedStdMedian: median over configs of the std of "
@@ -209,8 +218,8 @@ def notes(thresholds: dict[str, float], seed_agg: str, holm_m: int) -> list[str]
          "failed) do not. divergedFrac = diverged / (ok + diverged), with its Wilson 95% interval "
          "(divergedLow, divergedHigh)."),
         "median, q25, q75, iqr: over ok configs.",
-        "pctAbove_pXX: % of ok + diverged configs with I' above the XXth percentile of the pooled "
-        "ok I' of the grid: " + ", ".join(f"{k} = {v:.4g}" for k, v in thresholds.items()) + ".",
+        f"pctAbove_pXX: % of ok + diverged configs with {measure} above the XXth percentile of the pooled "
+        f"ok {measure} of the grid: " + ", ".join(f"{k} = {v:.4g}" for k, v in thresholds.items()) + ".",
         (f"EBGAN against each row of another family: mwuU, mwuP: {stats.UNPAIRED_TEST}; "
          "probSuperiority: P(EBGAN > row) + P(tie)/2 for a config drawn from each (0.5: no "
          "difference). Survivors only (finished configs; the divergence rates left aside): mwuUOk, "
@@ -265,8 +274,8 @@ def summary_markdown(table: pd.DataFrame, title: str, seed_agg: str, measures: p
     if chance is not None and len(chance):
         words += ("\n\nWhat structureless samples score (the median and the maximum over the draws of each "
                   f"reference):\n\n{markdown_table(chance)}")
-    listed = "\n".join(f"- {n}" for n in notes(table.attrs["thresholds"], seed_agg,
-                                                table.attrs.get("holmM", 0)))
+    measure, holm_m = shown_measure(table), table.attrs.get("holmM", 0)
+    listed = "\n".join(f"- {n}" for n in notes(table.attrs["thresholds"], seed_agg, holm_m, measure))
     verdicts = verdicts or {}
     own = ""
     if measures is not None and len(measures):
@@ -278,5 +287,5 @@ def summary_markdown(table: pd.DataFrame, title: str, seed_agg: str, measures: p
                     + f"\n\n{markdown_table(verdict_table(t))}\n\n{measure_rule(metric, t.attrs.get('holmM', 0))}\n\n")
     on = f" on {table.attrs['measure']} (the primary measure)" if "measure" in table.attrs else ""
     return (f"# Summary — {title}\n\n## Verdict against {REFERENCE}{on}\n\n{words}\n\n"
-            f"{markdown_table(verdict_table(table))}\n\n{rule_text(table.attrs.get('holmM', 0))}\n\n"
+            f"{markdown_table(verdict_table(table))}\n\n{rule_text(holm_m, measure)}\n\n"
             f"{own}## Every row\n\n{markdown_table(table)}\n\n{listed}\n")

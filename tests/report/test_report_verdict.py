@@ -62,3 +62,14 @@ def test_rule_and_notes_name_the_tests_and_the_correction(diverging):
     md = verdict.summary_markdown(diverging, "t", "mean")
     assert md.index("## Verdict against EBGAN") < md.index("## Every row")
     assert "pairedScoreLow, pairedScoreHigh" in md and "divergedFrac" in md and "gStepsMedian" in md
+
+
+def test_the_rule_and_notes_name_the_measure_the_table_compares(diverging):
+    """On a mixture the first screen compares modes captured, not I': its 'above pooled median'
+    column and the pctAbove note must say so."""
+    on_modes = diverging.copy()
+    on_modes.attrs = {**diverging.attrs, "measure": "modesCaptured"}
+    md = verdict.summary_markdown(on_modes, "t", "mean")
+    assert "above the median modesCaptured of all ok configs" in md
+    assert "with modesCaptured above the XXth percentile" in md and "median I'" not in md
+    assert "above the median I' of all ok configs" in verdict.summary_markdown(diverging, "t", "mean")
