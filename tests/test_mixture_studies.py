@@ -11,9 +11,12 @@ from scipy.stats import binomtest, mannwhitneyu
 
 from harness import datasets
 from harness.convergence import still_improving_any
+from harness.grid import load_grid
 
-STUDIES = Path(__file__).resolve().parents[1] / "docs" / "studies"
-GRIDS = ["ring8_table1"]       # grid25_table1 joins when its study is complete
+ROOT = Path(__file__).resolve().parents[1]
+STUDIES = ROOT / "docs" / "studies"
+GRIDS = ["ring8_table1"]       # the complete studies; grid25_table1 joins when its study is complete
+COMMITTED = [g for g in ("ring8_table1", "grid25_table1") if (STUDIES / g / "results" / g / "trials.parquet").is_file()]
 FAMILIES = {"gan": 384, "ebgan": 32, "lsgan": 64, "wgan_gp": 64, "began": 128}
 KEYS = ["nLayerG", "nLayerD", "sizeG", "sizeD", "dropoutD"]    # the points every subgrid runs
 MEASURE = "modesCaptured"      # the verdict's (primary) measure on a mixture
@@ -89,3 +92,15 @@ def test_ebgan_against_each_family_is_the_summary_s_mann_whitney_u(study):
         u = (e[:, None] > g[None, :]).sum() + 0.5 * (e[:, None] == g[None, :]).sum()   # U by counting pairs
         assert u == row["mwuU"] == mannwhitneyu(e, g, alternative="two-sided").statistic
         assert mannwhitneyu(e, g, alternative="two-sided").pvalue == pytest.approx(row["mwuP"], rel=1e-9)
+
+
+@pytest.mark.parametrize("grid", COMMITTED)
+def test_the_committed_rows_are_their_grid_file_s_configs(grid):
+    """A study's rows, complete or still coming in, are runs of the configs grids/<grid>.yaml
+    expands to now: editing the grid file (a setting, a value) after its rows were trained fails here."""
+    expected = {c.config_id for c in load_grid(ROOT / "grids" / f"{grid}.yaml").configs}
+    rows = pd.read_parquet(STUDIES / grid / "results" / grid / "trials.parquet", columns=["configId", "grid"])
+    assert set(rows["configId"]) <= expected and rows["configId"].is_unique
+    assert (rows["grid"] == grid).all()
+    if grid in GRIDS:
+        assert set(rows["configId"]) == expected
