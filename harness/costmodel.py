@@ -9,7 +9,7 @@ per device kind measured by `python -m harness.bench --save-rates`.
 
 The model (each term fitted by the benchmark, see harness/tools/bench.py):
     pack seconds = trial overhead + steps x (step overhead + K x flops_per_step / flops per s)
-                   + K x samples scored x seconds per scored sample
+                   + K x samples scored x seconds per scored sample x the dataset's score_cost
 The sweep uses it for the projection it prints before the first trial and for its ETA, which
 weighs what is left by this cost rather than by the number of configs (packs of the widest
 architectures cost far more than those of the narrowest).
@@ -65,7 +65,8 @@ class Rates:
     def pack_seconds(self, pack: list[TrainConfig]) -> float:
         c, K = pack[0], len(pack)
         train = total_steps(c) * (self.step_overhead_s + K * flops_per_step(c) / self.flops_per_s)
-        return self.trial_overhead_s + train + K * scored_samples(c) * self.score_s_per_sample
+        score = K * scored_samples(c) * self.score_s_per_sample * datasets.of(c).score_cost
+        return self.trial_overhead_s + train + score
 
     @staticmethod
     def load(kind: str, path: Path = RATES_FILE) -> Rates | None:

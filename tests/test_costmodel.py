@@ -57,3 +57,15 @@ def test_rates_file_round_trip(tmp_path):
 def test_durations_read_like_durations():
     assert fmt_duration(42) == "42s" and fmt_duration(125) == "2m 05s"
     assert fmt_duration(3 * 3600 + 60) == "3h 01m" and fmt_duration(3 * 86400 + 7200) == "3d 2h"
+
+
+def test_a_mixture_s_scoring_costs_nothing_beside_the_classifier_s():
+    """The benchmark's score rate is MNIST's ConvNet's; a 2D mixture is scored by an exact
+    posterior, hundreds of times cheaper: its projection charges only training."""
+    rates = Rates("cpu", step_overhead_s=1e-3, flops_per_s=1e9, score_s_per_sample=1e-3, trial_overhead_s=1.0)
+    shape = dict(trainImages=640, epochs=2, batchSize=64, scoreSamples=2500, epochScoreSamples=2500)
+    ring, mnist = TrainConfig(dataset="ring8", **shape), TrainConfig(**shape)
+    train = 20 * (1e-3 + 2 * flops_per_step(ring) / 1e9)
+    assert rates.pack_seconds([ring] * 2) == pytest.approx(1.0 + train)
+    assert rates.pack_seconds([mnist] * 2) == pytest.approx(
+        1.0 + 20 * (1e-3 + 2 * flops_per_step(mnist) / 1e9) + 2 * 3 * 2500 * 1e-3)

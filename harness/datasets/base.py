@@ -34,6 +34,9 @@ class Dataset:
     report_targets: dict[str, float] = {}
     picture_samples: int = 64          # samples drawn (from a fixed z) for each run's picture
     score_samples: int = 10000         # samples its runs are usually scored on (a grid's scoreSamples)
+    # What scoring one sample costs, in units of the rate the benchmark measures (MNIST's ConvNet
+    # classifier, harness/rates.json's score_s_per_sample): the cost model's projection and ETA.
+    score_cost: float = 1.0
     iprime: str = ""                   # the formula I' is, on this dataset, in words (for pages)
 
     def prepare(self, data_dir: str | Path | None, classifier: str | Path | None) -> None:
