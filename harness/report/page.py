@@ -246,7 +246,8 @@ STYLE = ("<style>body{font-family:sans-serif;max-width:1400px;margin:auto}"
          "summary h2{display:inline-block;margin:8px 0;font-size:1.2em}"
          "h1{font-size:1.5em;margin:8px 0}.status{margin:4px 0;font-size:13px}"
          ".answer{margin:4px 0;font-size:14px}.rule{font-size:11px;color:#444;margin:4px 0 12px}"
-         "table.verdict td,table.verdict th{padding:1px 6px;white-space:nowrap}</style>")
+         "table.verdict td,table.verdict th{padding:1px 6px;white-space:nowrap}"
+         "table.verdict th{white-space:normal}</style>")   # long headers wrap: the table fits a laptop's width
 
 
 def index_html(meta: dict[str, Any], runs: pd.DataFrame, progress: str, table: pd.DataFrame,
