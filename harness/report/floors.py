@@ -182,10 +182,7 @@ def basis_lines(runs: pd.DataFrame, configs: pd.DataFrame, chance: pd.DataFrame 
     out = []
     if chance is not None and len(chance) and primary in configs:
         above = above_chance(configs, chance, primary)
-        shares = ", ".join(f"{r.model} {_pct(r.aboveChance)} [{_pct(r.aboveChanceLow)}, {_pct(r.aboveChanceHigh)}]"
-                           for r in above.itertuples())
-        out.append(f"Above chance ({primary}, the primary measure here, above the highest of {len(chance)} "
-                   f"structureless references, {above['chanceFloor'].iloc[0]:.3g}): {shares} of their configs.")
+        out.append(_above_sentence(above, f"{primary}, the primary measure here", len(chance)))
         if (above["aboveChance"].fillna(0) < 0.5).all():
             out.append("Most configs of every family do not beat chance: the verdict compares untrained "
                        "generators, not training methods.")
@@ -220,6 +217,37 @@ def basis_lines(runs: pd.DataFrame, configs: pd.DataFrame, chance: pd.DataFrame 
         out.append(f"Warning: more than {convergence.WARN_SHARE:.0%} of the runs above chance of "
                    f"{', '.join(short['model'])} were still improving: those that learn were still learning, "
                    "though most runs had stopped, at chance.")
+    return out
+
+
+def _above_sentence(above: pd.DataFrame, label: str, references: int, extra: str = "") -> str:
+    shares = ", ".join(f"{r.model} {_pct(r.aboveChance)} [{_pct(r.aboveChanceLow)}, {_pct(r.aboveChanceHigh)}]"
+                       for r in above.itertuples())
+    return (f"Above chance ({label}, above the highest of {references} structureless references, "
+            f"{above['chanceFloor'].iloc[0]:.3g}{extra}): {shares} of their configs.")
+
+
+# A secondary measure whose chance floor is at least this share of the best config's score tells
+# a trained generator from a structureless cloud too little for its verdict to say which learns.
+CEILING_SHARE = 0.9
+
+
+def measure_chance_lines(configs: pd.DataFrame, chance: pd.DataFrame | None, measure: str) -> list[str]:
+    """A secondary measure's chance, beside its verdict: each family's share of configs above
+    every reference's maximum, and a warning where structureless samples score nearly what the
+    best config does (I' on a mixture: a cloud over every mode is near its ceiling, ln M)."""
+    if chance is None or not len(chance) or f"{measure}Max" not in chance or measure not in configs:
+        return []
+    above = above_chance(configs, chance, measure)
+    floor = above["chanceFloor"].iloc[0]
+    best = pd.to_numeric(configs.loc[configs["status"] == "ok", measure], errors="coerce").max()
+    out = [_above_sentence(above, measure, len(chance), f"; the best config: {best:.3g}")]
+    ranks = "its verdict ranks scores near chance, not which family learns the data."
+    if not best > floor:
+        out.append(f"Warning: no config scores above structureless samples on {measure}: {ranks}")
+    elif best > 0 and floor >= CEILING_SHARE * best:
+        out.append(f"Warning: structureless samples score {floor / best:.0%} of the best config's {measure}: "
+                   f"this measure barely tells a trained generator from chance here, so {ranks}")
     return out
 
 

@@ -335,6 +335,8 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str 
               for m in ("Iprime", *own)}
     table, verdicts = tables.pop(primary), tables
     table.attrs["measure"] = primary
+    for m, t in verdicts.items():       # each secondary measure's chance, beside its verdict
+        t.attrs["chanceLines"] = floors.measure_chance_lines(configs, chance, m)
     conv = floors.convergence_table(runs, chance)
     basis = [*floors.basis_lines(runs, configs, chance, chance_text, conv), *([seeds_note] if seeds_note else []),
              *analysis.norm_notes(runs)]

@@ -94,7 +94,8 @@ def verdict_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def headline(table: pd.DataFrame) -> list[str]:
     """The paper's question answered in words: EBGAN against GAN (all subgrids), then a count
-    of the verdicts against every other compared row."""
+    of the verdicts against every other compared row; then, on a secondary measure, its chance
+    (the table's `chanceLines` attribute, floors.measure_chance_lines)."""
     rows = table.set_index("name", drop=False)
     if REFERENCE not in rows.index or "verdict" not in table or not (table["verdict"] != "").any():
         return [f"No {REFERENCE} configs (ok or diverged) and another family's to compare in this "
@@ -119,7 +120,7 @@ def headline(table: pd.DataFrame) -> list[str]:
         out.append(f"Against the other {len(others)} rows: {REFERENCE} better than "
                    f"{counts.get(compare.BETTER, 0)}, worse than {counts.get(compare.WORSE, 0)}, no "
                    f"evidence either way for {counts.get(compare.NO_EVIDENCE, 0)}.")
-    return out
+    return out + list(table.attrs.get("chanceLines", ()))
 
 
 def shown_measure(table: pd.DataFrame) -> str:

@@ -98,8 +98,34 @@ def test_the_page_and_summary_say_what_the_verdict_stands_on(tmp_path, no_mnist_
     write_report(folder, out)
     summary = (out / "summary.md").read_text()
     assert "### What the verdict stands on" in summary and "do not beat chance" in summary
+    iprime = summary[summary.index("### Verdict on Iprime (secondary)"):]      # its chance, beside its verdict
+    assert "Above chance (Iprime, above the highest of 3 structureless references" in iprime
+    assert "its verdict ranks scores near chance" in iprime
     assert "uniformCircle" in summary and (out / "chance.csv").is_file() and (out / "convergence.csv").is_file()
     assert "What the verdict stands on" in (out / "index.html").read_text()
+
+
+def test_a_secondary_measure_near_its_chance_ceiling_is_warned_about_and_one_far_above_is_not():
+    """I' on a mixture: a structureless cloud over every mode scores near ln M, the best a config
+    can, so a verdict on it ranks noise; the high-quality share of the same runs beats chance by far."""
+    runs = chance_like(epochs=5)
+    rng = np.random.default_rng(1)
+    runs["Iprime"] = 2.0 + rng.uniform(0, 0.079, len(runs))          # up to ln 8 = 2.079
+    runs["highQualityFrac"] = rng.uniform(0, 0.9, len(runs))
+    configs = aggregate_seeds(runs)
+    chance = pd.DataFrame({"reference": ["uniformCircle"], "IprimeMax": [2.0786], "highQualityFracMax": [0.0856]})
+    iprime = floors.measure_chance_lines(configs, chance, "Iprime")
+    assert iprime[0].startswith("Above chance (Iprime, above the highest of 1 structureless references, 2.08; "
+                                "the best config: 2.08)")
+    assert iprime[1].startswith("Warning: structureless samples score 100% of the best config's Iprime")
+    hq = floors.measure_chance_lines(configs, chance, "highQualityFrac")
+    above = (configs["highQualityFrac"] > 0.0856).groupby(configs["model"]).mean()
+    assert len(hq) == 1 and f"GAN {above['GAN']:.0%} [" in hq[0]          # no warning: far above chance
+    below = floors.measure_chance_lines(configs.assign(highQualityFrac=0.05), chance, "highQualityFrac")
+    assert below[1] == ("Warning: no config scores above structureless samples on highQualityFrac: its verdict "
+                        "ranks scores near chance, not which family learns the data.")
+    assert floors.measure_chance_lines(configs, None, "Iprime") == []
+    assert floors.measure_chance_lines(configs, chance, "modeKL") == []       # no chance row for it
 
 
 @pytest.mark.parametrize("dataset", ["mnist"])
