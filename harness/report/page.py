@@ -301,7 +301,8 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str 
     title = f"{meta['name']}: {progress}; seeds: {seed_agg}"
     if mixed:
         title += "; MIXED classifiers"
-    bins = common_bins(configs["Iprime"].to_numpy())
+    primary = analysis.primary_measure(runs)   # the paper's histograms and the curves: the verdict's measure
+    bins = common_bins(configs[primary].to_numpy())
     written: list[Path] = []
     pngs: dict[str, bytes] = {}
 
@@ -310,17 +311,17 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str 
         if data is not None:
             pngs[caption] = data
 
-    save(draw_fig2(configs, bins, title), "fig2_histograms", "Fig. 2: I' histograms", pdf=True)
+    save(draw_fig2(configs, bins, title, measure=primary), "fig2_histograms",
+         f"Fig. 2: {measure_name(primary)} histograms", pdf=True)
     for family, models in other_families(configs).items():
-        save(draw_family_fig2(configs, bins, title, models), f"fig2_{family}",
+        save(draw_family_fig2(configs, bins, title, models, primary), f"fig2_{family}",
              f"Fig. 2-style: {', '.join(models)} against {REFERENCE} and {BASELINE}", pdf=True)
-    save(draw_fig3(configs, bins, title), "fig3_optimizer_subgrids",
+    save(draw_fig3(configs, bins, title, primary), "fig3_optimizer_subgrids",
          "Fig. 3: GAN optimizer subgrids", pdf=True)
     own = analysis.report_metrics(runs)  # a dataset's own measures (a mixture's modesCaptured), or none
     # Fig. 4 by those first: I' alone can be fooled
     save(draw_fig4(runs, Path(folder), title, (*own, "Iprime")), "fig4_best_samples", "Fig. 4: best samples",
          pdf=False)
-    primary = analysis.primary_measure(runs)   # convergence shown on the measure the verdict is on
     save(draw_curves(runs, title, (primary, *own, "Iprime")), "curves",
          f"{measure_name(primary)} over training", pdf=False)
     iprime_table = summary_table(configs)
@@ -330,7 +331,6 @@ def write_report(folder: Path, out: Path, seed_agg: str = "mean", data_dir: str 
     written += extra
     measures = measures_table(configs, own, analysis.report_targets(runs))
     # the first screen's verdict on the primary measure; a verdict on each secondary one, each its own Holm family
-    primary = analysis.primary_measure(runs)
     tables = {m: iprime_table if m == "Iprime" else summary_table(configs.assign(Iprime=configs[m]))
               for m in ("Iprime", *own)}
     table, verdicts = tables.pop(primary), tables

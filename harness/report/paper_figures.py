@@ -1,7 +1,8 @@
-"""The paper's figures from the results: Fig. 2 (I' histograms of EBGAN against GAN at three
-depth limits, and one Fig. 2-style figure per further family against both), Fig. 3 (GAN's
-optimizer subgrids against EBGAN), Fig. 4 (each model's best run's samples) and the training
-curves. Which rows each panel draws is decided in harness.report.tables; here only the drawing."""
+"""The paper's figures from the results: Fig. 2 (histograms of EBGAN against GAN at three
+depth limits, of I' as in the paper or of a dataset's primary measure, a mixture's modes
+captured; and one Fig. 2-style figure per further family against both), Fig. 3 (GAN's optimizer
+subgrids against EBGAN), Fig. 4 (each model's best run's samples) and the training curves. Which
+rows each panel draws is decided in harness.report.tables; here only the drawing."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,8 +34,8 @@ from harness.report.tables import (
 
 
 def _draw_histograms(ax, groups: dict[str, pd.DataFrame], bins: np.ndarray,
-                     colors: dict[str, Any]) -> None:
-    """Overlaid percent histograms, one per group, with the diverged bar at the left."""
+                     colors: dict[str, Any], measure: str = "Iprime") -> None:
+    """Overlaid percent histograms of `measure`, one per group, with the diverged bar at the left."""
     span = bins[-1] - bins[0]
     slot, slot_width = bins[0] - 0.14 * span, 0.07 * span  # the diverged bar's place
     bar = slot_width / max(len(groups), 1)
@@ -42,7 +43,7 @@ def _draw_histograms(ax, groups: dict[str, pd.DataFrame], bins: np.ndarray,
         color = colors[g["model"].iloc[0]] if len(g) else "gray"
         diverged = int((g["status"] == "diverged").sum())
         errors = int((g["status"] == "error").sum())
-        pct, div_pct = histogram_percentages(ok_values(g), bins, diverged)
+        pct, div_pct = histogram_percentages(ok_values(g, measure), bins, diverged)
         text = f"{label} (n={len(g) - errors}, {diverged} diverged"
         text += f"; {errors} error(s), not in %)" if errors else ")"
         ax.stairs(pct, bins, fill=True, alpha=0.35, color=color)
@@ -53,30 +54,31 @@ def _draw_histograms(ax, groups: dict[str, pd.DataFrame], bins: np.ndarray,
     ticks = [t for t in MaxNLocator(5).tick_values(bins[0], bins[-1]) if bins[0] <= t <= bins[-1]]
     ax.set_xticks([slot, *ticks], ["diverged", *(f"{t:g}" for t in ticks)])
     ax.set_xlim(slot - 0.06 * span, bins[-1] + 0.02 * span)
-    ax.set_xlabel("I' (final, modified inception score)")
+    ax.set_xlabel("I' (final, modified inception score)" if measure == "Iprime" else f"{measure} (final)")
     ax.set_ylabel("% of models")
     if groups:
         ax.legend(fontsize="small", loc="upper left")
 
 
 def draw_fig2(configs: pd.DataFrame, bins: np.ndarray, title: str, models: list[str] | None = None,
-              what: str = "EBGAN against GAN", label: str = "Fig. 2") -> Figure:
-    """Fig. 2's three depth panels for `models` (default: the paper's)."""
+              what: str = "EBGAN against GAN", label: str = "Fig. 2", measure: str = "Iprime") -> Figure:
+    """Fig. 2's three depth panels for `models` (default: the paper's), histograms of `measure`."""
     models = paper_models(configs) if models is None else models
     fig = style.new_figure((16, 4.8))
     with sns.axes_style("whitegrid"):
         axes = fig.subplots(1, len(PANELS_FIG2), sharex=True, sharey=True)
     for ax, (name, panel) in zip(axes, fig2_panels(configs).items()):
-        _draw_histograms(ax, by_model(panel, models), bins, style.palette(configs["model"]))
+        _draw_histograms(ax, by_model(panel, models), bins, style.palette(configs["model"]), measure)
         ax.set_title(name)
-    style.suptitle(fig, f"{label}: I' histograms, {what} — {title}")
+    style.suptitle(fig, f"{label}: {measure_name(measure)} histograms, {what} — {title}")
     return fig
 
 
-def draw_family_fig2(configs: pd.DataFrame, bins: np.ndarray, title: str, models: list[str]) -> Figure:
+def draw_family_fig2(configs: pd.DataFrame, bins: np.ndarray, title: str, models: list[str],
+                     measure: str = "Iprime") -> Figure:
     """A Fig. 2-style figure of one more family's models against EBGAN and GAN."""
     return draw_fig2(configs, bins, title, [*models, REFERENCE, BASELINE],
-                     f"{', '.join(models)} against {REFERENCE} and {BASELINE}", "Fig. 2-style")
+                     f"{', '.join(models)} against {REFERENCE} and {BASELINE}", "Fig. 2-style", measure)
 
 
 def _grid_shape(panels: dict[str, pd.DataFrame]) -> tuple[int, int]:
@@ -89,8 +91,9 @@ def _grid_shape(panels: dict[str, pd.DataFrame]) -> tuple[int, int]:
     return -(-n // cols), cols
 
 
-def draw_fig3(configs: pd.DataFrame, bins: np.ndarray, title: str) -> Figure | None:
-    """Fig. 3: one panel per GAN optimizer subgrid, each against all of EBGAN (None without GAN rows)."""
+def draw_fig3(configs: pd.DataFrame, bins: np.ndarray, title: str, measure: str = "Iprime") -> Figure | None:
+    """Fig. 3: one panel per GAN optimizer subgrid, each against all of EBGAN, histograms of
+    `measure` (None without GAN rows)."""
     panels = subgrid_panels(configs)
     if not panels:
         return None
@@ -101,7 +104,7 @@ def draw_fig3(configs: pd.DataFrame, bins: np.ndarray, title: str) -> Figure | N
     ref = configs[configs["model"] == REFERENCE]
     for ax, (name, gan) in zip(axes, panels.items()):
         groups = {BASELINE: gan, **({REFERENCE: ref} if len(ref) else {})}
-        _draw_histograms(ax, groups, bins, style.palette())
+        _draw_histograms(ax, groups, bins, style.palette(), measure)
         ax.set_title(f"{name} (n={len(gan)})", fontsize="medium")
     for ax in axes[len(panels):]:
         ax.set_visible(False)

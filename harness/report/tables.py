@@ -271,12 +271,15 @@ def histogram_percentages(values: np.ndarray, bins: np.ndarray,
 
 
 def common_bins(values: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
-    """Equal-width bins over all finite values, shared by every panel of every figure."""
+    """Equal-width bins over all finite values, shared by every panel of every figure; a count
+    (every value whole, at most n_bins of them from the least to the most) gets one bin per value."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return np.linspace(0.0, 1.0, n_bins + 1)
     lo, hi = values.min(), values.max()
+    if (values == np.round(values)).all() and hi - lo < n_bins:
+        return np.arange(lo - 0.5, hi + 1.0)
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
     return np.linspace(lo, hi, n_bins + 1)

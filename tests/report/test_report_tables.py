@@ -99,6 +99,16 @@ def test_histogram_percentages_sum_to_100(n_diverged):
     assert div == pytest.approx(100 * n_diverged / (500 + n_diverged))
 
 
+def test_a_count_gets_one_bin_per_value_and_a_score_equal_widths():
+    modes = np.array([0, 0, 1, 3, 13, 2.0])                  # modes captured: each count its own bar
+    bins = tables.common_bins(modes)
+    assert bins.tolist() == [x - 0.5 for x in range(15)]
+    pct, _ = tables.histogram_percentages(modes, bins)
+    assert pct[0] == pytest.approx(100 * 2 / 6) and pct[13] == pytest.approx(100 / 6) and pct[12] == 0
+    assert len(tables.common_bins(np.arange(100.0))) == tables.N_BINS + 1   # too many values: equal widths
+    assert len(tables.common_bins(np.array([0.5, 2.25]))) == tables.N_BINS + 1
+
+
 def test_every_drawn_histogram_sums_to_100(table1_configs_df):
     bins = tables.common_bins(table1_configs_df["Iprime"])
     panels = {**tables.fig2_panels(table1_configs_df), **tables.subgrid_panels(table1_configs_df)}
