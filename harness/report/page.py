@@ -131,20 +131,21 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
     floor = {m: float(chance[f"{m}Max"].max()) for m in ("Iprime", *analysis.report_metrics(runs))
              if chance is not None and f"{m}Max" in chance}
     anchor_html = f"<p>Anchor of the I' scale: {esc(anchor_text)}.</p>"
-    sections.append(_section("robustness", "Robustness curves", progress,
-                             png(draw_robustness(configs, anchor, title, chance=floor), "robustness"), anchor_html))
-    sections.append(_section("ecdf", "ECDF of I' per family and subgrid", progress,
-                             png(draw_ecdf(configs, anchor, title), "ecdf")))
-
+    iprime = [_section("robustness", "Robustness curves", progress,
+                       png(draw_robustness(configs, anchor, title, chance=floor), "robustness"), anchor_html),
+              _section("ecdf", "ECDF of I' per family and subgrid", progress, png(draw_ecdf(configs, anchor, title),
+                                                                                  "ecdf"))]
     imp, fits = estimates.importance(configs, registered_models())
     csv(imp, "importance.csv")
-    sections.append(_section("importance", "Hyperparameter importance", progress,
-                             png(draw_importance(imp, fits, title), "importance"), importance_html(imp, fits),
-                             "not drawn: no family has enough configs with varying settings"))
+    iprime.append(_section("importance", "Hyperparameter importance", progress,
+                           png(draw_importance(imp, fits, title), "importance"), importance_html(imp, fits),
+                           "not drawn: no family has enough configs with varying settings"))
 
     own = analysis.report_metrics(runs)          # a dataset's own measures (a mixture's modesCaptured)
-    for metric in own:
-        sections += own_metric_sections(configs, metric, title, progress, png, csv, floor.get(metric))
+    mine = [x for metric in own for x in own_metric_sections(configs, metric, title, progress, png, csv,
+                                                              floor.get(metric))]
+    # the verdict's measure first: on a mixture I' is secondary (and near its chance ceiling)
+    sections += iprime + mine if analysis.primary_measure(runs) == "Iprime" else mine + iprime
 
     budget = estimates.budget_table(configs, registered_models(), metrics=("Iprime", "fid", *own))
     csv(budget, "budget.csv")
@@ -200,7 +201,7 @@ def own_metric_sections(configs: pd.DataFrame, metric: str, title: str, progress
     return [_section(f"robustness_{metric}", f"Robustness: {metric}", progress,
                      png(draw_robustness(configs, None, title, metric, None if chance is None else {metric: chance}),
                          f"robustness_{metric}"),
-                     f"<p>{esc(metric)}, the dataset's own measure, drawn as I' is above.</p>"),
+                     f"<p>{esc(metric)}, the dataset's own measure, drawn as I' is in its own section.</p>"),
             _section(f"ecdf_{metric}", f"ECDF of {metric} per family and subgrid", progress,
                      png(draw_ecdf(configs, None, title, metric), f"ecdf_{metric}")),
             _section(f"importance_{metric}", f"Hyperparameter importance for {metric}", progress,

@@ -106,6 +106,7 @@ def test_the_page_and_summary_say_what_the_verdict_stands_on(tmp_path, no_mnist_
     assert "What the verdict stands on" in page
     # the paper's histograms are of the verdict's measure, not of I' (at its ceiling here)
     assert "<h2>Fig. 2: modesCaptured histograms</h2>" in page and "Fig. 2: I&#x27; histograms" not in page
+    assert page.index("<h2>Robustness: modesCaptured</h2>") < page.index("<h2>Robustness curves</h2>")  # I' after
 
 
 def test_a_secondary_measure_near_its_chance_ceiling_is_warned_about_and_one_far_above_is_not():
