@@ -130,17 +130,8 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
 
     floor = {m: float(chance[f"{m}Max"].max()) for m in ("Iprime", *analysis.report_metrics(runs))
              if chance is not None and f"{m}Max" in chance}
-    anchor_html = f"<p>Anchor of the I' scale: {esc(anchor_text)}.</p>"
-    iprime = [_section("robustness", "Robustness curves", progress,
-                       png(draw_robustness(configs, anchor, title, chance=floor), "robustness"), anchor_html),
-              _section("ecdf", "ECDF of I' per family and subgrid", progress, png(draw_ecdf(configs, anchor, title),
-                                                                                  "ecdf"))]
-    imp, fits = estimates.importance(configs, registered_models())
-    csv(imp, "importance.csv")
-    iprime.append(_section("importance", "Hyperparameter importance", progress,
-                           png(draw_importance(imp, fits, title), "importance"), importance_html(imp, fits),
-                           "not drawn: no family has enough configs with varying settings"))
-
+    iprime = iprime_sections(configs, anchor, f"<p>Anchor of the I' scale: {esc(anchor_text)}.</p>", title,
+                             progress, png, csv, floor)
     own = analysis.report_metrics(runs)          # a dataset's own measures (a mixture's modesCaptured)
     mine = [x for metric in own for x in own_metric_sections(configs, metric, title, progress, png, csv,
                                                               floor.get(metric))]
@@ -188,6 +179,21 @@ def write_analysis(runs: pd.DataFrame, configs: pd.DataFrame, table: pd.DataFram
                              missing="not drawn: no family varies margin in this grid "
                                      "(see grids/margin_sweep.yaml)"))
     return sections, written
+
+
+def iprime_sections(configs: pd.DataFrame, anchor, anchor_html: str, title: str, progress: str, png, csv,
+                    floor: dict[str, float]) -> list[str]:
+    """I' drawn per family and subgrid: robustness (with each measure's highest chance reference
+    and the real anchor), ECDF, importance (robustness.png, ecdf.png, importance.csv/.png)."""
+    imp, fits = estimates.importance(configs, registered_models())
+    csv(imp, "importance.csv")
+    return [_section("robustness", "Robustness curves", progress,
+                     png(draw_robustness(configs, anchor, title, chance=floor), "robustness"), anchor_html),
+            _section("ecdf", "ECDF of I' per family and subgrid", progress,
+                     png(draw_ecdf(configs, anchor, title), "ecdf")),
+            _section("importance", "Hyperparameter importance", progress,
+                     png(draw_importance(imp, fits, title), "importance"), importance_html(imp, fits),
+                     "not drawn: no family has enough configs with varying settings")]
 
 
 def own_metric_sections(configs: pd.DataFrame, metric: str, title: str, progress: str, png, csv,
