@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import datasets
-from harness.convergence import still_improving_any
+from harness.report import floors
 from harness.report.stats import wilson_interval
 
 MEASURE = "modesCaptured"
@@ -30,11 +29,9 @@ ANCHOR_POINT = {"family": "gan", "subgrid": "adam/adam/lr=0.001", "nLayerG": 3, 
 
 
 def load(study: Path) -> pd.DataFrame:
-    """The study's rows, with stillImproving recounted by today's rule (as the report does)."""
+    """The study's rows, with stillImproving recounted by today's rule, by the report's own code."""
     runs = pd.read_parquet(study / "results" / study.name / "trials.parquet")
-    rule = datasets.get(runs["dataset"].iloc[0]).convergence_measures
-    return runs.assign(stillImproving=[still_improving_any({m: list(r[f"{m}PerEpoch"]) for m in rule}, rule)
-                                       for _, r in runs.iterrows()])
+    return runs.assign(stillImproving=floors.still_improving(runs))
 
 
 def pct(k: int, n: int) -> str:
